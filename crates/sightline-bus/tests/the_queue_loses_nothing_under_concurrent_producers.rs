@@ -69,7 +69,7 @@ fn drop_oldest_under_concurrency_counts_every_eviction() {
             let e = bus.emitter("Load", format!("agent-{p}"));
             std::thread::spawn(move || {
                 for _ in 0..20_000 {
-                    e.emit(|| Rpc::default());
+                    e.emit(Rpc::default);
                 }
             })
         })

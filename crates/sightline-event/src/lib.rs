@@ -791,7 +791,7 @@ mod tests {
             assert_eq!(Kind::from_name(k.name()), Some(*k));
             assert_eq!(Kind::ALL[k.index()], *k);
         }
-        assert!(KIND_COUNT <= 64 * KIND_WORDS);
+        const { assert!(KIND_COUNT <= 64 * KIND_WORDS) };
     }
 
     #[test]

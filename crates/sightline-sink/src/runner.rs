@@ -375,7 +375,7 @@ impl Worker {
         loop {
             match self.control.try_recv() {
                 Ok(Control::Flush(reply)) => {
-                    self.drain_available(&mut buf, None);
+                    self.drain_available(&mut buf);
                     let _ = reply.send(self.flush());
                     dirty = false;
                     next_flush = Instant::now() + flush_every;
@@ -417,20 +417,20 @@ impl Worker {
     }
 
     /// Writes everything queued right now.
-    fn drain_available(&mut self, buf: &mut Vec<Event>, deadline: Option<Instant>) {
+    fn drain_available(&mut self, buf: &mut Vec<Event>) {
         loop {
             buf.clear();
             if self.sub.drain(buf, self.cfg.batch_max_events) == 0 {
                 return;
             }
-            self.deliver(buf, deadline);
+            self.deliver(buf, None);
         }
     }
 
     fn shutdown(&mut self, deadline: Instant, buf: &mut Vec<Event>) -> u64 {
         self.counters.set_state(SinkState::Draining);
-        self.drain_available(buf, Some(deadline));
-        // Unsubscribe; anything that arrived meanwhile is in `rest`.
+        buf.clear();
+        // Unsubscribe and take everything still queued.
         let rest = self.sub.close();
         let mut undelivered = 0u64;
         for chunk in rest.chunks(self.cfg.batch_max_events.max(1)) {

@@ -1,0 +1,163 @@
+//! `sightline.toml`: the configuration file, and the embedded defaults used without one.
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use sightline_sink::{OverflowPolicy, RunnerConfig};
+
+/// The whole configuration. Every section and key is optional.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The synthetic fleet of `sightline demo`.
+    pub demo: DemoConfig,
+    /// The sinks and how each is fed.
+    pub sinks: SinksConfig,
+}
+
+/// The synthetic fleet of `sightline demo`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoConfig {
+    /// Agents in the fleet.
+    pub agents: usize,
+    /// Target events per second across the fleet.
+    pub rate_per_sec: u64,
+    /// How long the demo runs, in seconds.
+    pub duration_secs: u64,
+    /// Seed of the scenario generator.
+    pub seed: u64,
+    /// Producer threads driving the fleet.
+    pub threads: usize,
+    /// Fraction of operations that fail, 0.0 to 1.0.
+    pub failure_ratio: f64,
+    /// How often the progress line is refreshed, in milliseconds.
+    pub progress_interval_ms: u64,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        Self {
+            agents: 300,
+            rate_per_sec: 20_000,
+            duration_secs: 15,
+            seed: 42,
+            threads: 2,
+            failure_ratio: 0.05,
+            progress_interval_ms: 1000,
+        }
+    }
+}
+
+/// The sinks this build has, each with its runner settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SinksConfig {
+    /// Counts every event; the demo's summary comes from it.
+    pub tally: RunnerConfig,
+    /// Keeps the latest failures for the summary.
+    pub recent_failures: RunnerConfig,
+}
+
+impl Default for SinksConfig {
+    fn default() -> Self {
+        Self {
+            tally: RunnerConfig::default(),
+            recent_failures: RunnerConfig {
+                min_severity: "error".into(),
+                queue_capacity: 1024,
+                overflow: OverflowPolicy::DropOldest,
+                ..RunnerConfig::default()
+            },
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path`, or returns the embedded defaults when `path` is `None`.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    /// Parses TOML text and checks the values.
+    pub fn parse(text: &str) -> anyhow::Result<Config> {
+        // toml's errors name the line, column and key.
+        let config: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values serde cannot: ranges and each sink's runner settings.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let d = &self.demo;
+        let positive = |key: &str, v: u64| {
+            anyhow::ensure!(v > 0, "demo.{key}: must be at least 1");
+            Ok(())
+        };
+        positive("agents", d.agents as u64)?;
+        positive("rate_per_sec", d.rate_per_sec)?;
+        positive("threads", d.threads as u64)?;
+        positive("progress_interval_ms", d.progress_interval_ms)?;
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&d.failure_ratio),
+            "demo.failure_ratio: must be between 0.0 and 1.0, got {}",
+            d.failure_ratio
+        );
+        for (name, sink) in self.sinks() {
+            sink.subscribe_options(name)
+                .map_err(|e| anyhow::anyhow!("sinks.{name}.{}: {}", e.key, e.message))?;
+        }
+        Ok(())
+    }
+
+    /// `(name, runner settings)` of every sink.
+    pub fn sinks(&self) -> [(&'static str, &RunnerConfig); 2] {
+        [
+            ("tally", &self.sinks.tally),
+            ("recent_failures", &self.sinks.recent_failures),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHIPPED: &str = include_str!("../../../config/sightline.toml");
+
+    #[test]
+    fn the_shipped_config_file_states_the_embedded_defaults() {
+        assert_eq!(Config::parse(SHIPPED).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn an_empty_file_means_defaults() {
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn errors_name_the_offending_key() {
+        let e = Config::parse("[demo]\nagent = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("agent") && e.contains("line 2"), "{e}");
+        let e = Config::parse("[sinks.tally]\nkinds = \"nope\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sinks.tally.kinds"), "{e}");
+        let e = Config::parse("[demo]\nfailure_ratio = 2.0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("demo.failure_ratio"), "{e}");
+        let e = Config::parse("[demo]\nagents = -1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("agents"), "{e}");
+    }
+}

@@ -1,0 +1,88 @@
+//! # sightline: the command line
+//!
+//! `sightline demo` runs a synthetic fleet of agents through the whole pipeline on embedded
+//! defaults; `sightline schema` prints the JSON Schema of the event form; `sightline
+//! check-config` validates a configuration file. Global flags every subcommand shares:
+//! `--config <file>` (or `SIGHTLINE_CONFIG`) and `--data-dir <dir>` (or `SIGHTLINE_DATA_DIR`).
+//!
+//! ```text
+//! sightline demo --duration 10 --agents 200 --rate 20000
+//! sightline schema > config/event.schema.json
+//! sightline check-config --config config/sightline.toml
+//! ```
+
+mod config;
+mod demo;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use config::Config;
+
+/// Observability for stateful AI agents.
+#[derive(Debug, Parser)]
+#[command(name = "sightline", version, about, propagate_version = true)]
+struct Cli {
+    /// Configuration file (TOML). Without it, the embedded defaults apply.
+    #[arg(long, global = true, env = "SIGHTLINE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Where the archive and agent state live.
+    #[arg(
+        long,
+        global = true,
+        env = "SIGHTLINE_DATA_DIR",
+        value_name = "DIR",
+        default_value = "sightline-data"
+    )]
+    data_dir: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a synthetic fleet of agents through the pipeline and summarize what it saw.
+    Demo(demo::DemoArgs),
+    /// Print the JSON Schema of one event line.
+    Schema,
+    /// Validate the configuration and print the effective settings.
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Schema => {
+            print!("{}", sightline_event::json_schema_text());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig => {
+            let config = Config::load(cli.config.as_deref())?;
+            let source = cli
+                .config
+                .as_deref()
+                .map_or("embedded defaults".to_owned(), |p| p.display().to_string());
+            eprintln!("config ok: {source}");
+            print!("{}", toml::to_string_pretty(&config)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => {
+            let config = Config::load(cli.config.as_deref())?;
+            demo::run(config, args, &cli.data_dir)
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! Helpers for Sightline's end-to-end tests: finding the `sightline` binary and running it.
+//!
+//! The tests themselves live in `tests/tests/`, one behaviour per file, each named as a
+//! sentence.
+//!
+//! ```no_run
+//! let out = sightline_tests::sightline(&["schema"]).unwrap();
+//! assert!(out.status.success());
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The `sightline` binary of the same build profile as this test, built if missing.
+pub fn sightline_bin() -> anyhow::Result<PathBuf> {
+    // Test executables live in target/<profile>/deps/; binaries in target/<profile>/.
+    let exe = std::env::current_exe()?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| anyhow::anyhow!("unexpected test binary location {}", exe.display()))?;
+    let bin = profile_dir.join(format!("sightline{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.args(["build", "-q", "-p", "sightline", "--bin", "sightline"]);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.current_dir(workspace_root()).status()?;
+        anyhow::ensure!(status.success(), "building the sightline binary failed");
+    }
+    Ok(bin)
+}
+
+/// Runs `sightline` with `args`, capturing its output; no config or data dir from the
+/// environment leaks in.
+pub fn sightline(args: &[&str]) -> anyhow::Result<Output> {
+    Ok(Command::new(sightline_bin()?)
+        .args(args)
+        .env_remove("SIGHTLINE_CONFIG")
+        .env_remove("SIGHTLINE_DATA_DIR")
+        .output()?)
+}
+
+/// A fresh, empty directory under the target dir, removed and recreated on each call.
+pub fn scratch_dir(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let base = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|p| p.join("e2e-scratch"))
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = base.join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
