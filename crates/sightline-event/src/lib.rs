@@ -636,25 +636,25 @@ impl KindSet {
     pub fn parse(list: &str) -> Result<Self, UnknownKind> {
         let mut set = KindSet::EMPTY;
         for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let before = set;
-            if item == "*" {
-                set = KindSet::all();
+            let selected = if item == "*" {
+                KindSet::all()
             } else if let Some(prefix) = item.strip_suffix('*') {
                 Kind::ALL
                     .iter()
+                    .copied()
                     .filter(|k| k.name().starts_with(prefix))
-                    .for_each(|k| set.insert(*k));
+                    .collect()
             } else if let Some(kind) = Kind::from_name(item) {
-                set.insert(kind);
+                std::iter::once(kind).collect()
             } else if let Some(family) = Family::from_name(item) {
-                set = set.union(KindSet::family(family));
-            }
-            if set == before && !item.ends_with('*') && Kind::from_name(item).is_none() {
+                KindSet::family(family)
+            } else {
+                KindSet::EMPTY
+            };
+            if selected.is_empty() {
                 return Err(UnknownKind(item.to_owned()));
             }
-            if set == before && item.ends_with('*') && item != "*" {
-                return Err(UnknownKind(item.to_owned()));
-            }
+            set = set.union(selected);
         }
         Ok(set)
     }
