@@ -451,6 +451,30 @@ struct Sim {
     next_id: u64,
 }
 
+/// Emits an operation: outcome, duration and the span it ran in.
+fn op<P: EventPayload>(
+    e: &Emitter,
+    outcome: Outcome,
+    duration_ns: u64,
+    span: TraceContext,
+    build: impl FnOnce() -> P,
+) {
+    e.emit_with(|m| {
+        m.outcome = Some(outcome);
+        m.duration_ns = Some(duration_ns);
+        m.trace = Some(span);
+        build()
+    });
+}
+
+/// Emits a point event that happened inside `span`.
+fn in_span<P: EventPayload>(e: &Emitter, span: TraceContext, build: impl FnOnce() -> P) {
+    e.emit_with(|m| {
+        m.trace = Some(span);
+        build()
+    });
+}
+
 fn pick<T: Copy>(rng: &mut Rng, items: &[T]) -> T {
     items[rng.usize(..items.len())]
 }
@@ -573,14 +597,10 @@ impl Sim {
             });
         } else {
             let streaming = self.chance(0.1);
-            a.emitter.emit_with(|m| {
-                m.op(Outcome::Ok, Duration::from_nanos(d));
-                m.trace = Some(root);
-                Rpc {
-                    method,
-                    streaming,
-                    caller,
-                }
+            op(&a.emitter, Outcome::Ok, d, root, || Rpc {
+                method,
+                streaming,
+                caller,
             });
         }
         if self.chance(0.4) {
@@ -702,28 +722,21 @@ impl Sim {
         let max_attempts = 3;
         let mut total = 0;
         for attempt in 1..=max_attempts {
-            a.emitter.emit_with(|m| {
-                m.trace = Some(span);
-                ScheduleExecute {
-                    callback: callback.clone(),
-                    id: id.clone(),
-                    attempt,
-                    lateness_ms,
-                }
+            in_span(&a.emitter, span, || ScheduleExecute {
+                callback: callback.clone(),
+                id: id.clone(),
+                attempt,
+                lateness_ms,
             });
             total += self.dur_ns(40);
             // A callback that failed once usually fails again (a bad deploy, a dead upstream).
             let p = if attempt == 1 { fail_p } else { 0.6 };
             if !self.chance(p) {
-                a.emitter.emit_with(|m| {
-                    m.op(Outcome::Ok, Duration::from_nanos(total));
-                    m.trace = Some(span);
-                    ScheduleComplete {
-                        callback: callback.clone(),
-                        id: id.clone(),
-                        attempts: attempt,
-                        lateness_ms,
-                    }
+                op(&a.emitter, Outcome::Ok, total, span, || ScheduleComplete {
+                    callback: callback.clone(),
+                    id: id.clone(),
+                    attempts: attempt,
+                    lateness_ms,
                 });
                 if self.chance(0.3) {
                     self.fiber(a, span);
@@ -737,28 +750,21 @@ impl Sim {
             if attempt < max_attempts {
                 let backoff_ms = self.rng.u64(0..(100u64 << attempt).min(3_000));
                 total += ms(backoff_ms);
-                a.emitter.emit_with(|m| {
-                    m.trace = Some(span);
-                    ScheduleRetry {
-                        callback: callback.clone(),
-                        id: id.clone(),
-                        attempt,
-                        max_attempts,
-                        backoff_ms,
-                        error: Some(error.into()),
-                    }
+                in_span(&a.emitter, span, || ScheduleRetry {
+                    callback: callback.clone(),
+                    id: id.clone(),
+                    attempt,
+                    max_attempts,
+                    backoff_ms,
+                    error: Some(error.into()),
                 });
             } else {
-                a.emitter.emit_with(|m| {
-                    m.op(Outcome::Error, Duration::from_nanos(total));
-                    m.trace = Some(span);
-                    ScheduleError {
-                        callback: callback.clone(),
-                        id: id.clone(),
-                        error: error.into(),
-                        attempts: attempt,
-                        error_type: Some(Name::new_static("UpstreamUnavailable")),
-                    }
+                op(&a.emitter, Outcome::Error, total, span, || ScheduleError {
+                    callback: callback.clone(),
+                    id: id.clone(),
+                    error: error.into(),
+                    attempts: attempt,
+                    error_type: Some(Name::new_static("UpstreamUnavailable")),
                 });
             }
         }
@@ -783,40 +789,29 @@ impl Sim {
         for attempt in 1..=3 {
             total += self.dur_ns(25);
             if !self.fails() {
-                a.emitter.emit_with(|m| {
-                    m.op(Outcome::Ok, Duration::from_nanos(total));
-                    m.trace = Some(span);
-                    QueueComplete {
-                        callback: callback.clone(),
-                        id: id.clone(),
-                        attempts: attempt,
-                        wait_ms,
-                    }
+                op(&a.emitter, Outcome::Ok, total, span, || QueueComplete {
+                    callback: callback.clone(),
+                    id: id.clone(),
+                    attempts: attempt,
+                    wait_ms,
                 });
                 return;
             }
             if attempt < 3 {
-                a.emitter.emit_with(|m| {
-                    m.trace = Some(span);
-                    QueueRetry {
-                        callback: callback.clone(),
-                        id: id.clone(),
-                        attempt,
-                        max_attempts: 3,
-                        backoff_ms: 100 << attempt,
-                        error: Some("ECONNRESET".into()),
-                    }
+                in_span(&a.emitter, span, || QueueRetry {
+                    callback: callback.clone(),
+                    id: id.clone(),
+                    attempt,
+                    max_attempts: 3,
+                    backoff_ms: 100 << attempt,
+                    error: Some("ECONNRESET".into()),
                 });
             } else {
-                a.emitter.emit_with(|m| {
-                    m.op(Outcome::Error, Duration::from_nanos(total));
-                    m.trace = Some(span);
-                    QueueError {
-                        callback: callback.clone(),
-                        id: id.clone(),
-                        error: "ECONNRESET after 3 attempts".into(),
-                        attempts: 3,
-                    }
+                op(&a.emitter, Outcome::Error, total, span, || QueueError {
+                    callback: callback.clone(),
+                    id: id.clone(),
+                    error: "ECONNRESET after 3 attempts".into(),
+                    attempts: 3,
                 });
             }
         }
@@ -832,32 +827,24 @@ impl Sim {
         let fiber_name = Name::new_static(pick(&mut self.rng, &FIBERS));
         let fiber_id = self.id("fib");
         let span = parent.child();
-        a.emitter.emit_with(|m| {
-            m.trace = Some(span);
-            FiberRunStarted {
-                fiber_id: fiber_id.clone(),
-                fiber_name: fiber_name.clone(),
-            }
+        in_span(&a.emitter, span, || FiberRunStarted {
+            fiber_id: fiber_id.clone(),
+            fiber_name: fiber_name.clone(),
         });
         let steps = self.rng.u32(1..5);
         for step in 1..=steps {
             let size_bytes = self.rng.u64(200..20_000);
-            a.emitter.emit_with(|m| {
-                m.trace = Some(span);
-                FiberStash {
-                    fiber_id: fiber_id.clone(),
-                    fiber_name: fiber_name.clone(),
-                    step,
-                    size_bytes,
-                }
+            in_span(&a.emitter, span, || FiberStash {
+                fiber_id: fiber_id.clone(),
+                fiber_name: fiber_name.clone(),
+                step,
+                size_bytes,
             });
         }
         let d = self.dur_ns(800);
         if self.chance(self.failure * 1.5) {
             // Evicted mid-run; found again on the next start.
-            a.emitter.emit_with(|m| {
-                m.op(Outcome::Cancelled, Duration::from_nanos(d));
-                m.trace = Some(span);
+            op(&a.emitter, Outcome::Cancelled, d, span, || {
                 FiberRunInterrupted {
                     fiber_id: fiber_id.clone(),
                     fiber_name: fiber_name.clone(),
@@ -882,58 +869,39 @@ impl Sim {
             }
             let rec = span.child();
             for attempt in 1..=2 {
-                a.emitter.emit_with(|m| {
-                    m.trace = Some(rec);
-                    FiberRecoveryAttempt {
-                        fiber_id: fiber_id.clone(),
-                        fiber_name: fiber_name.clone(),
-                        attempt,
-                    }
+                in_span(&a.emitter, rec, || FiberRecoveryAttempt {
+                    fiber_id: fiber_id.clone(),
+                    fiber_name: fiber_name.clone(),
+                    attempt,
                 });
                 let d = self.dur_ns(50);
                 if !self.chance(0.3) {
-                    a.emitter.emit_with(|m| {
-                        m.op(Outcome::Ok, Duration::from_nanos(d));
-                        m.trace = Some(rec);
-                        FiberRecoveryHandled {
-                            fiber_id: fiber_id.clone(),
-                            fiber_name: fiber_name.clone(),
-                            attempt,
-                        }
+                    op(&a.emitter, Outcome::Ok, d, rec, || FiberRecoveryHandled {
+                        fiber_id: fiber_id.clone(),
+                        fiber_name: fiber_name.clone(),
+                        attempt,
                     });
                     return;
                 }
-                a.emitter.emit_with(|m| {
-                    m.op(Outcome::Error, Duration::from_nanos(d));
-                    m.trace = Some(rec);
-                    FiberRecoveryFailed {
-                        fiber_id: fiber_id.clone(),
-                        fiber_name: fiber_name.clone(),
-                        error: "onFiberRecovered threw: stash schema v2 expected, found v1".into(),
-                        attempt,
-                    }
+                op(&a.emitter, Outcome::Error, d, rec, || FiberRecoveryFailed {
+                    fiber_id: fiber_id.clone(),
+                    fiber_name: fiber_name.clone(),
+                    error: "onFiberRecovered threw: stash schema v2 expected, found v1".into(),
+                    attempt,
                 });
             }
         } else if self.fails() {
-            a.emitter.emit_with(|m| {
-                m.op(Outcome::Error, Duration::from_nanos(d));
-                m.trace = Some(span);
-                FiberRunFailed {
-                    fiber_id: fiber_id.clone(),
-                    fiber_name: fiber_name.clone(),
-                    error: "RangeError: maximum call stack size exceeded".into(),
-                    steps,
-                }
+            op(&a.emitter, Outcome::Error, d, span, || FiberRunFailed {
+                fiber_id: fiber_id.clone(),
+                fiber_name: fiber_name.clone(),
+                error: "RangeError: maximum call stack size exceeded".into(),
+                steps,
             });
         } else {
-            a.emitter.emit_with(|m| {
-                m.op(Outcome::Ok, Duration::from_nanos(d));
-                m.trace = Some(span);
-                FiberRunCompleted {
-                    fiber_id: fiber_id.clone(),
-                    fiber_name: fiber_name.clone(),
-                    steps,
-                }
+            op(&a.emitter, Outcome::Ok, d, span, || FiberRunCompleted {
+                fiber_id: fiber_id.clone(),
+                fiber_name: fiber_name.clone(),
+                steps,
             });
         }
     }
@@ -967,37 +935,29 @@ impl Sim {
             let span = root.child();
             if self.chance(self.failure * 2.0) {
                 let refused = self.chance(0.5);
-                a.emitter.emit_with(|m| {
-                    m.op(Outcome::Error, Duration::from_nanos(d));
-                    m.trace = Some(span);
-                    McpClientConnect {
-                        server_id: server_id.clone(),
-                        server_name: server_name.clone(),
-                        url: url.into(),
-                        transport,
-                        state: McpState::Failed,
-                        error: Some(if refused {
-                            "connect ECONNREFUSED 10.0.3.7:443".into()
-                        } else {
-                            "401 Unauthorized: token expired".into()
-                        }),
-                    }
+                op(&a.emitter, Outcome::Error, d, span, || McpClientConnect {
+                    server_id: server_id.clone(),
+                    server_name: server_name.clone(),
+                    url: url.into(),
+                    transport,
+                    state: McpState::Failed,
+                    error: Some(if refused {
+                        "connect ECONNREFUSED 10.0.3.7:443".into()
+                    } else {
+                        "401 Unauthorized: token expired".into()
+                    }),
                 });
                 a.mcp_ready = false;
                 return;
             }
             if transport != McpTransport::Stdio && self.chance(0.03) {
-                a.emitter.emit_with(|m| {
-                    m.op(Outcome::Ok, Duration::from_nanos(d));
-                    m.trace = Some(span);
-                    McpClientConnect {
-                        server_id: server_id.clone(),
-                        server_name: server_name.clone(),
-                        url: url.into(),
-                        transport,
-                        state: McpState::Authenticating,
-                        error: None,
-                    }
+                op(&a.emitter, Outcome::Ok, d, span, || McpClientConnect {
+                    server_id: server_id.clone(),
+                    server_name: server_name.clone(),
+                    url: url.into(),
+                    transport,
+                    state: McpState::Authenticating,
+                    error: None,
                 });
                 let state = self.rng.u64(..u64::MAX);
                 a.emitter.emit(|| McpClientAuthorize {
@@ -1006,23 +966,17 @@ impl Sim {
                 });
                 return;
             }
-            a.emitter.emit_with(|m| {
-                m.op(Outcome::Ok, Duration::from_nanos(d));
-                m.trace = Some(span);
-                McpClientConnect {
-                    server_id: server_id.clone(),
-                    server_name: server_name.clone(),
-                    url: url.into(),
-                    transport,
-                    state: McpState::Connected,
-                    error: None,
-                }
+            op(&a.emitter, Outcome::Ok, d, span, || McpClientConnect {
+                server_id: server_id.clone(),
+                server_name: server_name.clone(),
+                url: url.into(),
+                transport,
+                state: McpState::Connected,
+                error: None,
             });
             let count = self.rng.u32(3..25);
             let d = self.dur_ns(30);
-            a.emitter.emit_with(|m| {
-                m.op(Outcome::Ok, Duration::from_nanos(d));
-                m.trace = Some(span.child());
+            op(&a.emitter, Outcome::Ok, d, span.child(), || {
                 McpClientDiscover {
                     server_id: server_id.clone(),
                     server_name: server_name.clone(),
@@ -1133,18 +1087,14 @@ impl Sim {
                 &["lookup_order", "get_weather", "create_ticket"],
             ));
             let d = self.dur_ns(60);
-            a.emitter.emit_with(|m| {
-                m.op(Outcome::Ok, Duration::from_nanos(d));
-                m.trace = Some(turn.child());
-                ToolCall {
-                    tool_call_id: tool_call_id.clone(),
-                    tool_name: tool.clone(),
-                    source: Some(Name::new_static("local")),
-                    arguments: Some(Sensitive(
-                        serde_json::json!({"order_id": "88412", "email": "jane.doe@example.com"}),
-                    )),
-                    error: None,
-                }
+            op(&a.emitter, Outcome::Ok, d, turn.child(), || ToolCall {
+                tool_call_id: tool_call_id.clone(),
+                tool_name: tool.clone(),
+                source: Some(Name::new_static("local")),
+                arguments: Some(Sensitive(
+                    serde_json::json!({"order_id": "88412", "email": "jane.doe@example.com"}),
+                )),
+                error: None,
             });
             a.emitter.emit(|| ToolResult {
                 tool_call_id,
@@ -1218,19 +1168,13 @@ impl Sim {
         let span = root.child();
         let approved = roll < 0.75;
         if roll < 0.75 {
-            a.emitter.emit_with(|m| {
-                m.op(Outcome::Ok, Duration::from_nanos(wait));
-                m.trace = Some(span);
-                ApprovalGranted {
-                    approval_id,
-                    action,
-                    decided_by: Some("ops-lead@example.com".into()),
-                }
+            op(&a.emitter, Outcome::Ok, wait, span, || ApprovalGranted {
+                approval_id,
+                action,
+                decided_by: Some("ops-lead@example.com".into()),
             });
         } else if roll < 0.92 {
-            a.emitter.emit_with(|m| {
-                m.op(Outcome::Rejected, Duration::from_nanos(wait));
-                m.trace = Some(span);
+            op(&a.emitter, Outcome::Rejected, wait, span, || {
                 ApprovalDenied {
                     approval_id,
                     action,
@@ -1239,9 +1183,7 @@ impl Sim {
                 }
             });
         } else {
-            a.emitter.emit_with(|m| {
-                m.op(Outcome::Timeout, Duration::from_nanos(ms(3_600_000)));
-                m.trace = Some(span);
+            op(&a.emitter, Outcome::Timeout, ms(3_600_000), span, || {
                 ApprovalExpired {
                     approval_id,
                     action,
@@ -1308,26 +1250,18 @@ impl Sim {
         let d = self.dur_ns(5_000);
         let span = root.child();
         if self.fails() {
-            a.emitter.emit_with(|m| {
-                m.op(Outcome::Error, Duration::from_nanos(d));
-                m.trace = Some(span);
-                WorkflowError {
-                    workflow_id,
-                    workflow_name,
-                    step: Some(Name::new_static("generate-pdf")),
-                    error: "step generate-pdf: out of memory".into(),
-                }
+            op(&a.emitter, Outcome::Error, d, span, || WorkflowError {
+                workflow_id,
+                workflow_name,
+                step: Some(Name::new_static("generate-pdf")),
+                error: "step generate-pdf: out of memory".into(),
             });
         } else {
             let steps = self.rng.u32(2..9);
-            a.emitter.emit_with(|m| {
-                m.op(Outcome::Ok, Duration::from_nanos(d));
-                m.trace = Some(span);
-                WorkflowComplete {
-                    workflow_id,
-                    workflow_name,
-                    steps,
-                }
+            op(&a.emitter, Outcome::Ok, d, span, || WorkflowComplete {
+                workflow_id,
+                workflow_name,
+                steps,
             });
         }
     }
