@@ -585,6 +585,7 @@ impl Emitter {
             severity,
             outcome: meta.outcome,
             duration_ns: meta.duration_ns,
+            redaction: None,
             // `offer_with` calls its builder at most once, and each builder below owns a
             // fresh `Some`; the fallback is never taken.
             payload: payload.take().unwrap_or_else(|| Payload::default_for(kind)),

@@ -98,6 +98,15 @@ impl Classify for McpState {
     const SENSITIVE: bool = false;
 }
 
+/// A payload the redaction stage rewrote: its kind and its fields as a JSON object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawPayload {
+    /// The event's kind (the payload's `type`).
+    pub kind: Kind,
+    /// The payload's fields after redaction.
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
 /// A payload type: knows its [`Kind`] at compile time, which is what lets the bus check
 /// interest before the payload is built.
 pub trait EventPayload: Into<Payload> {
@@ -190,20 +199,29 @@ macro_rules! define_events {
         }
 
         /// The typed payload of an event; its variant decides the event's [`Kind`].
-        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+        ///
+        /// [`Payload::Raw`] holds a payload as a JSON object after the redaction stage changed
+        /// it (a dropped field, a hash where a number was): the kind is kept, the typing is not.
+        #[derive(Debug, Clone, PartialEq, JsonSchema)]
         #[serde(tag = "type", content = "payload")]
         pub enum Payload {
             $( $(#[doc = $doc])* #[serde(rename = $name)] $variant($variant), )*
+            /// A redacted payload, as JSON.
+            #[schemars(skip)]
+            Raw(RawPayload),
         }
 
         impl Payload {
             /// The kind of this payload.
             #[inline]
             pub const fn kind(&self) -> Kind {
-                match self { $(Payload::$variant(_) => Kind::$variant,)* }
+                match self {
+                    $(Payload::$variant(_) => Kind::$variant,)*
+                    Payload::Raw(raw) => raw.kind,
+                }
             }
 
-            /// Rebuilds a payload from its type name and JSON `payload` object.
+            /// Rebuilds a typed payload from its kind and JSON `payload` object.
             pub fn from_json(kind: Kind, payload: serde_json::Value) -> Result<Payload, serde_json::Error> {
                 Ok(match kind {
                     $(Kind::$variant => Payload::$variant(serde_json::from_value(payload)?),)*
@@ -216,8 +234,19 @@ macro_rules! define_events {
                 match kind { $(Kind::$variant => Payload::$variant($variant::default()),)* }
             }
 
+            /// The payload's fields as a JSON value (an object), as the JSON form writes them.
+            pub fn to_json(&self) -> serde_json::Value {
+                match self {
+                    $(Payload::$variant(p) => serde_json::to_value(p).unwrap_or_default(),)*
+                    Payload::Raw(raw) => serde_json::Value::Object(raw.fields.clone()),
+                }
+            }
+
             pub(crate) fn serialize_content<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                match self { $(Payload::$variant(p) => p.serialize(s),)* }
+                match self {
+                    $(Payload::$variant(p) => p.serialize(s),)*
+                    Payload::Raw(raw) => raw.fields.serialize(s),
+                }
             }
         }
     };

@@ -369,6 +369,9 @@ pub struct Event {
     /// How long the operation took, for operations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ns: Option<u64>,
+    /// What the redaction stage did to this event, when it did anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redaction: Option<Box<RedactionSummary>>,
     /// The kind (`type`) and its fields (`payload`).
     #[serde(flatten)]
     pub payload: Payload,
@@ -406,6 +409,7 @@ impl Event {
             severity: payload.kind().default_severity(),
             outcome: None,
             duration_ns: None,
+            redaction: None,
             payload,
         }
     }
@@ -484,6 +488,16 @@ impl Event {
             return Err(ParseError::NewerSchema(wire.v));
         }
         let kind = Kind::from_name(&wire.kind).ok_or(ParseError::UnknownType(wire.kind))?;
+        let payload = match Payload::from_json(kind, wire.payload.clone()) {
+            Ok(p) => p,
+            // A redacted payload may no longer fit its type (a dropped field, a hash in place
+            // of a number): keep it as JSON. Unredacted events must fit.
+            Err(_) if wire.redaction.is_some() => match wire.payload {
+                serde_json::Value::Object(fields) => Payload::Raw(RawPayload { kind, fields }),
+                other => Payload::from_json(kind, other)?,
+            },
+            Err(e) => return Err(e.into()),
+        };
         Ok(Self {
             schema_version: wire.v,
             id: wire.id,
@@ -496,7 +510,8 @@ impl Event {
             severity: wire.severity,
             outcome: wire.outcome,
             duration_ns: wire.duration_ns,
-            payload: Payload::from_json(kind, wire.payload)?,
+            redaction: wire.redaction,
+            payload,
         })
     }
 }
@@ -523,6 +538,8 @@ struct Wire {
     outcome: Option<Outcome>,
     #[serde(default)]
     duration_ns: Option<u64>,
+    #[serde(default)]
+    redaction: Option<Box<RedactionSummary>>,
     #[serde(default = "empty_object")]
     payload: serde_json::Value,
 }
@@ -562,6 +579,9 @@ impl Serialize for Event {
         if let Some(d) = &self.duration_ns {
             m.serialize_entry("duration_ns", d)?;
         }
+        if let Some(r) = &self.redaction {
+            m.serialize_entry("redaction", r)?;
+        }
         m.serialize_entry("payload", &Content(&self.payload))?;
         m.end()
     }
@@ -571,6 +591,35 @@ impl<'de> Deserialize<'de> for Event {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let value = serde_json::Value::deserialize(d)?;
         Event::from_json_value(value).map_err(serde::de::Error::custom)
+    }
+}
+
+// ===== RedactionSummary =====
+
+/// What the redaction stage did to one event: counts by rule and action. It never holds the
+/// values, nor the contents of the keys that matched.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionSummary {
+    /// The policy applied.
+    pub policy: SmolStr,
+    /// Redactions by rule name (or detector name), then by action (`drop`, `mask`, `hash`,
+    /// `truncate`).
+    #[serde(default)]
+    pub counts: std::collections::BTreeMap<SmolStr, std::collections::BTreeMap<SmolStr, u32>>,
+    /// Whether the payload was cut short (too deep, too large, or not valid UTF-8).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+impl RedactionSummary {
+    /// Total redactions.
+    pub fn total(&self) -> u64 {
+        self.counts
+            .values()
+            .flat_map(|m| m.values())
+            .map(|n| *n as u64)
+            .sum()
     }
 }
 

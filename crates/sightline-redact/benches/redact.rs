@@ -1,0 +1,95 @@
+//! Cost of applying the `default` policy to one event.
+//!
+//! Run: `cargo bench -p sightline-redact --bench redact`. Throughput is reported in bytes of
+//! payload JSON (criterion prints MiB/s); events/s is 1 / time.
+//!
+//! Results: see the closing note of issue 3 (figures are filled in when measured).
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use serde_json::{json, Value};
+use sightline_event::{AgentRef, Event, Sensitive, ToolCall};
+use sightline_redact::{PolicyConfig, Redactor};
+
+/// A realistic ~1 KB tool-call payload with ~20 fields; `secrets` plants a few.
+fn args(secrets: bool) -> Value {
+    let (email, token, card) = if secrets {
+        (
+            "jane.doe@example.com",
+            "Bearer sk-proj-abcdefghijklmnopqrstuvwx",
+            "4111 1111 1111 1111",
+        )
+    } else {
+        ("jane doe", "session 42 resumed", "order 88412")
+    };
+    json!({
+        "customer": email, "order_id": "88412", "ticket": "T-4411", "locale": "en-US",
+        "amount": 240.0, "currency": "USD", "reason": "item arrived damaged in transit",
+        "notes": format!("customer called twice, {card} was mentioned, asked for refund to original method"),
+        "auth": token, "channel": "chat", "priority": 3, "tags": ["refund", "damaged", "vip"],
+        "created_at": "2026-11-23T19:52:01Z", "agent_version": "1.24.3",
+        "items": [{"sku": "SKU-123", "qty": 1, "price": 199.0}, {"sku": "SKU-987", "qty": 2, "price": 20.5}],
+        "shipping": {"carrier": "UPS", "tracking": "1Z999AA10123456784", "eta_days": 3},
+        "history": "opened 2026-11-20; escalated 2026-11-21; waiting on warehouse photos",
+        "model": "gpt-4.1-mini", "latency_ms": 812, "retries": 0,
+        "summary": "Customer requests refund for damaged blender; photos attached; policy allows full refund within 30 days of delivery."
+    })
+}
+
+fn event(arguments: Value) -> Event {
+    Event::new(
+        AgentRef::new("SupportAgent", "ticket-4411"),
+        7,
+        ToolCall {
+            tool_call_id: "call_9f2".into(),
+            tool_name: "issue_refund".into(),
+            source: Some("local".into()),
+            arguments: Some(Sensitive(arguments)),
+            error: None,
+        },
+    )
+}
+
+fn scan_policy() -> PolicyConfig {
+    // Let `arguments` through for scanning, so detectors see every string.
+    toml::from_str(
+        r#"
+        [[rules]]
+        path = "payload.arguments"
+        action = "scan"
+        "#,
+    )
+    .expect("policy")
+}
+
+fn redact(c: &mut Criterion) {
+    let r = Redactor::new("bench", &scan_policy()).expect("redactor");
+    let mut g = c.benchmark_group("redact");
+    for (name, e) in [
+        ("typical_1kb", event(args(true))),
+        ("clean_1kb", event(args(false))),
+        (
+            "large_64kb",
+            event(json!({"pages": (0..64).map(|i| args(i % 8 == 0)).collect::<Vec<_>>()})),
+        ),
+    ] {
+        let bytes = e.payload.to_json().to_string().len() as u64;
+        eprintln!("redact/{name}: payload {bytes} bytes");
+        g.throughput(Throughput::Bytes(bytes));
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || e.clone(),
+                |mut e| {
+                    r.redact_event(&mut e);
+                    black_box(e)
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, redact);
+criterion_main!(benches);
