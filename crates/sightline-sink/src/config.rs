@@ -30,6 +30,9 @@ pub struct RunnerConfig {
     pub agent_classes: Vec<String>,
     /// Lowest severity this sink receives (`trace` .. `fatal`).
     pub min_severity: String,
+    /// The redaction policy applied before this sink sees an event: a built-in (`default`,
+    /// `archive`, `otlp`, `metrics`, `none`) or a `[policies.<name>]` table.
+    pub policy: String,
     /// Capacity of the sink's queue, in events.
     pub queue_capacity: usize,
     /// What happens when the queue is full.
@@ -57,6 +60,7 @@ impl Default for RunnerConfig {
             kinds: "*".to_owned(),
             agent_classes: Vec::new(),
             min_severity: "trace".to_owned(),
+            policy: "default".to_owned(),
             queue_capacity: 8192,
             overflow: OverflowPolicy::DropNewest,
             block_timeout_ms: 100,

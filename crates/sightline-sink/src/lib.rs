@@ -15,7 +15,7 @@
 //! use sightline_sink::{MemorySink, Pipeline, RunnerConfig};
 //!
 //! let bus = Bus::new();
-//! let mut pipeline = Pipeline::new(bus.clone());
+//! let mut pipeline = Pipeline::new(bus.clone()).unwrap();
 //! let (sink, memory) = MemorySink::new(1000);
 //! pipeline.add("memory", Box::new(sink), RunnerConfig::default()).unwrap();
 //!

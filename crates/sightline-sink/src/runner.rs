@@ -6,8 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+
 use sightline_bus::{Bus, DropCounts, Probe, Subscription};
 use sightline_event::Event;
+use sightline_redact::{PolicyError, Redactor};
 use smol_str::SmolStr;
 
 use crate::{ConfigError, RunnerConfig, Sink};
@@ -116,6 +119,12 @@ pub struct SinkStats {
     pub dropped: DropCounts,
     /// The last error or panic message, if any.
     pub last_error: Option<String>,
+    /// The redaction policy this sink's events pass through.
+    pub policy: SmolStr,
+    /// Events the policy changed.
+    pub events_redacted: u64,
+    /// Redactions by (rule or detector, action) for this sink.
+    pub redactions: Vec<(SmolStr, SmolStr, u64)>,
 }
 
 impl SinkStats {
@@ -154,6 +163,14 @@ pub enum SpawnError {
         /// The offending key and why.
         source: ConfigError,
     },
+    /// Its redaction policy does not exist or cannot be built.
+    #[error("sink {sink:?}: policy: {message}")]
+    Policy {
+        /// The sink.
+        sink: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The worker thread could not be started.
     #[error("sink {sink:?}: cannot start its worker thread: {source}")]
     Thread {
@@ -179,6 +196,8 @@ struct Counters {
     write_nanos: AtomicU64,
     write_max_nanos: AtomicU64,
     last_error: Mutex<Option<String>>,
+    events_redacted: AtomicU64,
+    redactions: Mutex<BTreeMap<(SmolStr, SmolStr), u64>>,
 }
 
 impl Counters {
@@ -205,6 +224,7 @@ enum Control {
 /// The owner's handle on a running sink: stats, flush, shutdown.
 pub struct SinkHandle {
     name: SmolStr,
+    policy: SmolStr,
     counters: Arc<Counters>,
     probe: Probe,
     control: flume::Sender<Control>,
@@ -221,12 +241,14 @@ impl std::fmt::Debug for SinkHandle {
 }
 
 impl SinkHandle {
-    /// Subscribes `sink` to `bus` under `cfg` and starts its worker thread.
+    /// Subscribes `sink` to `bus` under `cfg` and starts its worker thread; every event passes
+    /// through `redactor` before the sink sees it.
     pub fn spawn(
         bus: &Bus,
         name: &str,
         sink: Box<dyn Sink>,
         cfg: RunnerConfig,
+        redactor: Arc<Redactor>,
     ) -> Result<Self, SpawnError> {
         let opts = cfg
             .subscribe_options(name)
@@ -239,8 +261,10 @@ impl SinkHandle {
         let counters = Arc::new(Counters::default());
         let (control, control_rx) = flume::unbounded();
         let shutdown_timeout = Duration::from_millis(cfg.shutdown_timeout_ms);
+        let policy = SmolStr::new(redactor.name());
         let worker = Worker {
             sink,
+            redactor,
             sub,
             cfg,
             counters: counters.clone(),
@@ -256,6 +280,7 @@ impl SinkHandle {
             })?;
         Ok(Self {
             name: name.into(),
+            policy,
             counters,
             probe,
             control,
@@ -291,6 +316,17 @@ impl SinkHandle {
             capacity: sub.capacity,
             dropped: sub.dropped,
             last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
+            policy: self.policy.clone(),
+            events_redacted: c.events_redacted.load(Ordering::Relaxed),
+            redactions: c
+                .redactions
+                .lock()
+                .map(|m| {
+                    m.iter()
+                        .map(|((r, a), n)| (r.clone(), a.clone(), *n))
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 
@@ -356,6 +392,7 @@ impl Drop for SinkHandle {
 
 struct Worker {
     sink: Box<dyn Sink>,
+    redactor: Arc<Redactor>,
     sub: Subscription,
     cfg: RunnerConfig,
     counters: Arc<Counters>,
@@ -403,7 +440,7 @@ impl Worker {
                 .recv_batch(&mut buf, self.cfg.batch_max_events, wait)
                 > 0
             {
-                self.deliver(&buf, None);
+                self.deliver(&mut buf, None);
                 dirty = true;
             }
             if Instant::now() >= next_flush {
@@ -431,9 +468,9 @@ impl Worker {
         self.counters.set_state(SinkState::Draining);
         buf.clear();
         // Unsubscribe and take everything still queued.
-        let rest = self.sub.close();
+        let mut rest = self.sub.close();
         let mut undelivered = 0u64;
-        for chunk in rest.chunks(self.cfg.batch_max_events.max(1)) {
+        for chunk in rest.chunks_mut(self.cfg.batch_max_events.max(1)) {
             if Instant::now() >= deadline {
                 undelivered += chunk.len() as u64;
                 self.counters
@@ -468,6 +505,33 @@ impl Worker {
         }
     }
 
+    /// Applies the sink's policy to every event, before the sink can see any of them.
+    fn redact(&mut self, batch: &mut [Event]) {
+        let mut redacted = 0u64;
+        let mut counts: BTreeMap<(SmolStr, SmolStr), u64> = BTreeMap::new();
+        for e in batch.iter_mut() {
+            self.redactor.redact_event(e);
+            if let Some(summary) = &e.redaction {
+                redacted += 1;
+                for (rule, actions) in &summary.counts {
+                    for (action, n) in actions {
+                        *counts.entry((rule.clone(), action.clone())).or_default() += *n as u64;
+                    }
+                }
+            }
+        }
+        if redacted > 0 {
+            self.counters
+                .events_redacted
+                .fetch_add(redacted, Ordering::Relaxed);
+            if let Ok(mut m) = self.counters.redactions.lock() {
+                for (k, n) in counts {
+                    *m.entry(k).or_default() += n;
+                }
+            }
+        }
+    }
+
     /// Calls into the sink, isolating panics. `None` when it panicked or is dead.
     fn call<T>(&mut self, what: &str, f: impl FnOnce(&mut dyn Sink) -> T) -> Option<T> {
         if self.counters.state.load(Ordering::Relaxed) == SinkState::Dead as u8 {
@@ -498,8 +562,10 @@ impl Worker {
     }
 
     /// Hands one batch to the sink with retries; counts the outcome.
-    fn deliver(&mut self, batch: &[Event], deadline: Option<Instant>) {
+    fn deliver(&mut self, batch: &mut [Event], deadline: Option<Instant>) {
         let n = batch.len();
+        self.redact(batch);
+        let batch = &*batch;
         self.counters
             .received
             .fetch_add(n as u64, Ordering::Relaxed);
@@ -560,6 +626,7 @@ impl Worker {
 /// A bus and the sinks running on it.
 pub struct Pipeline {
     bus: Bus,
+    policies: BTreeMap<String, Arc<Redactor>>,
     sinks: Vec<SinkHandle>,
 }
 
@@ -572,12 +639,27 @@ impl std::fmt::Debug for Pipeline {
 }
 
 impl Pipeline {
-    /// A pipeline with no sinks.
-    pub fn new(bus: Bus) -> Self {
+    /// A pipeline with no sinks and the built-in redaction policies.
+    pub fn new(bus: Bus) -> Result<Self, PolicyError> {
+        Ok(Self::with_policies(
+            bus,
+            sightline_redact::build_policies(&BTreeMap::new())?,
+        ))
+    }
+
+    /// A pipeline with no sinks and these redaction policies (see
+    /// [`sightline_redact::build_policies`]).
+    pub fn with_policies(bus: Bus, policies: BTreeMap<String, Arc<Redactor>>) -> Self {
         Self {
             bus,
+            policies,
             sinks: Vec::new(),
         }
+    }
+
+    /// The redaction policies sinks can name.
+    pub fn policies(&self) -> &BTreeMap<String, Arc<Redactor>> {
+        &self.policies
     }
 
     /// The bus agents emit on.
@@ -585,15 +667,27 @@ impl Pipeline {
         &self.bus
     }
 
-    /// Starts a sink.
+    /// Starts a sink under the redaction policy its configuration names.
     pub fn add(
         &mut self,
         name: &str,
         sink: Box<dyn Sink>,
         cfg: RunnerConfig,
     ) -> Result<(), SpawnError> {
+        let redactor =
+            self.policies
+                .get(&cfg.policy)
+                .cloned()
+                .ok_or_else(|| SpawnError::Policy {
+                    sink: name.to_owned(),
+                    message: format!(
+                        "unknown policy {:?} (known: {})",
+                        cfg.policy,
+                        self.policies.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                })?;
         self.sinks
-            .push(SinkHandle::spawn(&self.bus, name, sink, cfg)?);
+            .push(SinkHandle::spawn(&self.bus, name, sink, cfg, redactor)?);
         Ok(())
     }
 

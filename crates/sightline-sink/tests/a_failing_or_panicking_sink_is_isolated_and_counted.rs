@@ -68,7 +68,7 @@ fn a_panicking_sink_dies_alone_and_its_events_are_counted() {
     let prev = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {})); // keep the test output readable
     let bus = Bus::new();
-    let mut p = Pipeline::new(bus.clone());
+    let mut p = Pipeline::new(bus.clone()).unwrap();
     let (mem, memory) = MemorySink::new(10_000);
     p.add("memory", Box::new(mem), fast()).unwrap();
     p.add("panicker", Box::new(Panicker), fast()).unwrap();
@@ -96,7 +96,7 @@ fn a_panicking_sink_dies_alone_and_its_events_are_counted() {
 #[test]
 fn transient_errors_are_retried_and_permanent_ones_counted() {
     let bus = Bus::new();
-    let mut p = Pipeline::new(bus.clone());
+    let mut p = Pipeline::new(bus.clone()).unwrap();
     let left = Arc::new(AtomicU32::new(2));
     p.add(
         "flaky",
@@ -134,7 +134,7 @@ impl Sink for Slow {
 #[test]
 fn shutdown_respects_its_deadline_and_reports_what_was_not_delivered() {
     let bus = Bus::new();
-    let mut p = Pipeline::new(bus.clone());
+    let mut p = Pipeline::new(bus.clone()).unwrap();
     let (mem, memory) = MemorySink::new(10_000);
     p.add("memory", Box::new(mem), fast()).unwrap();
     p.add("slow", Box::new(Slow), fast()).unwrap();
@@ -159,7 +159,7 @@ fn shutdown_respects_its_deadline_and_reports_what_was_not_delivered() {
 #[test]
 fn flush_on_request_reaches_the_sink() {
     let bus = Bus::new();
-    let mut p = Pipeline::new(bus.clone());
+    let mut p = Pipeline::new(bus.clone()).unwrap();
     let (mem, memory) = MemorySink::new(100);
     p.add(
         "memory",

@@ -3,7 +3,10 @@
 use std::path::Path;
 
 use anyhow::Context;
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+use sightline_redact::PolicyConfig;
 use sightline_sink::{OverflowPolicy, RunnerConfig};
 
 /// The whole configuration. Every section and key is optional.
@@ -14,6 +17,9 @@ pub struct Config {
     pub demo: DemoConfig,
     /// The sinks and how each is fed.
     pub sinks: SinksConfig,
+    /// Redaction policies by name; each replaces the built-in policy of the same name
+    /// (`default`, `archive`, `otlp`, `metrics`, `none`) or adds a new one.
+    pub policies: BTreeMap<String, PolicyConfig>,
 }
 
 /// The synthetic fleet of `sightline demo`.
@@ -63,7 +69,11 @@ pub struct SinksConfig {
 impl Default for SinksConfig {
     fn default() -> Self {
         Self {
-            tally: RunnerConfig::default(),
+            tally: RunnerConfig {
+                // Counts only; it runs in-process and keeps no payload.
+                policy: "none".into(),
+                ..RunnerConfig::default()
+            },
             recent_failures: RunnerConfig {
                 min_severity: "error".into(),
                 queue_capacity: 1024,
@@ -109,11 +119,26 @@ impl Config {
             "demo.failure_ratio: must be between 0.0 and 1.0, got {}",
             d.failure_ratio
         );
+        let policies = self.redactors()?;
         for (name, sink) in self.sinks() {
             sink.subscribe_options(name)
                 .map_err(|e| anyhow::anyhow!("sinks.{name}.{}: {}", e.key, e.message))?;
+            anyhow::ensure!(
+                policies.contains_key(&sink.policy),
+                "sinks.{name}.policy: unknown policy {:?} (known: {})",
+                sink.policy,
+                policies.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
         }
         Ok(())
+    }
+
+    /// Compiles every redaction policy (built-ins plus `[policies.*]`).
+    pub fn redactors(
+        &self,
+    ) -> anyhow::Result<BTreeMap<String, std::sync::Arc<sightline_redact::Redactor>>> {
+        sightline_redact::build_policies(&self.policies)
+            .map_err(|e| anyhow::anyhow!("policies.{}.{}: {}", e.policy, e.key, e.message))
     }
 
     /// `(name, runner settings)` of every sink.

@@ -49,7 +49,7 @@ pub fn run(mut config: Config, args: DemoArgs, data_dir: &Path) -> anyhow::Resul
     let demo = config.demo.clone();
 
     let bus = Bus::new();
-    let mut pipeline = Pipeline::new(bus.clone());
+    let mut pipeline = Pipeline::with_policies(bus.clone(), config.redactors()?);
     let (tally_sink, tally) = TallySink::new();
     pipeline.add("tally", Box::new(tally_sink), config.sinks.tally.clone())?;
     let (failure_sink, failures) = MemorySink::new(8);

@@ -9,10 +9,12 @@
 //! sightline demo --duration 10 --agents 200 --rate 20000
 //! sightline schema > config/event.schema.json
 //! sightline check-config --config config/sightline.toml
+//! sightline redact --policy archive < events.jsonl > shareable.jsonl
 //! ```
 
 mod config;
 mod demo;
+mod redact_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +53,8 @@ enum Command {
     Schema,
     /// Validate the configuration and print the effective settings.
     CheckConfig,
+    /// Redact Sightline JSONL (stdin or a file) under a named policy, to stdout.
+    Redact(redact_cmd::RedactArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +83,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("config ok: {source}");
             print!("{}", toml::to_string_pretty(&config)?);
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Redact(args) => {
+            let config = Config::load(cli.config.as_deref())?;
+            redact_cmd::run(config, args)
         }
         Command::Demo(args) => {
             let config = Config::load(cli.config.as_deref())?;
