@@ -236,16 +236,20 @@ fn valid(detector: &str, m: &str) -> bool {
 fn credit_card(m: &str) -> bool {
     let digits: Vec<u32> = m.chars().filter_map(|c| c.to_digit(10)).collect();
     let n = digits.len();
-    if !(13..=19).contains(&n) {
+    // 13-digit Visa numbers are long retired, and every 13-digit epoch-millisecond timestamp
+    // would be a candidate: not cards. 17-19 digit cards are rare, while 19-digit
+    // epoch-nanosecond timestamps and snowflake ids are everywhere: only when written with
+    // separators.
+    let separated = m.contains([' ', '-']);
+    if !(14..=19).contains(&n) || (n >= 17 && !separated) {
         return false;
     }
-    // Issuer prefixes and lengths: Visa 4 (13, 16, 19), Mastercard 51-55 / 2221-2720 (16),
+    // Issuer prefixes and lengths: Visa 4 (16, 19), Mastercard 51-55 / 2221-2720 (16),
     // Amex 34/37 (15), Discover 6011/65/644-649 (16-19), JCB 3528-3589 (16-19),
-    // Diners 300-305/36/38 (14). A 13-digit epoch-millisecond timestamp starts with 1, so it
-    // never qualifies.
+    // Diners 300-305/36/38 (14).
     let prefix = |k: usize| digits.iter().take(k).fold(0u32, |a, d| a * 10 + d);
     let ok_issuer = match digits[0] {
-        4 => matches!(n, 13 | 16 | 19),
+        4 => matches!(n, 16 | 19),
         5 => (51..=55).contains(&prefix(2)) && n == 16,
         2 => (2221..=2720).contains(&prefix(4)) && n == 16,
         3 => {
