@@ -36,24 +36,26 @@ fn pattern(name: &str) -> &'static str {
         "pem_private_key" => {
             r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?s:.*?)(?:-----END [A-Z ]*PRIVATE KEY-----|\z)"
         }
-        "jwt" => r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{8,}",
-        "auth_header" => r"(?i:\b(?:bearer|basic)[ \t]+)[A-Za-z0-9._~+/=-]{8,}",
-        "anthropic_key" => r"\bsk-ant-[A-Za-z0-9_-]{20,}",
-        "openai_key" => r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}",
-        "github_token" => r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})",
-        "slack_token" => r"\bxox[abposr]-[A-Za-z0-9-]{10,}",
-        "google_api_key" => r"\bAIza[0-9A-Za-z_-]{35}",
-        "stripe_key" => r"\b[rs]k_(?:live|test)_[0-9A-Za-z]{16,}",
-        "aws_access_key_id" => r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b",
+        "jwt" => r"(?-u:\b)eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{8,}",
+        "auth_header" => r"(?i:(?-u:\b)(?:bearer|basic)[ \t]+)[A-Za-z0-9._~+/=-]{8,}",
+        "anthropic_key" => r"(?-u:\b)sk-ant-[A-Za-z0-9_-]{20,}",
+        "openai_key" => r"(?-u:\b)sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}",
+        "github_token" => r"(?-u:\b)(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})",
+        "slack_token" => r"(?-u:\b)xox[abposr]-[A-Za-z0-9-]{10,}",
+        "google_api_key" => r"(?-u:\b)AIza[0-9A-Za-z_-]{35}",
+        "stripe_key" => r"(?-u:\b)[rs]k_(?:live|test)_[0-9A-Za-z]{16,}",
+        "aws_access_key_id" => {
+            r"(?-u:\b)(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}(?-u:\b)"
+        }
         "aws_secret_key" => r"(?:^|[^A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?:$|[^A-Za-z0-9/+=])",
         "email" => r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
-        "iban" => r"\b[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b",
-        "credit_card" => r"\b[2-6][0-9](?:[ -]?[0-9]){11,17}\b",
-        "us_ssn" => r"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b",
-        "phone_e164" => r"\+[1-9][0-9]{7,14}\b",
-        "ipv6" => r"(?i:\b|::)[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:%[0-9a-z]+)?",
+        "iban" => r"(?-u:\b)[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?(?-u:\b)",
+        "credit_card" => r"(?-u:\b)[2-6][0-9](?:[ -]?[0-9]){11,17}(?-u:\b)",
+        "us_ssn" => r"(?-u:\b)[0-9]{3}-[0-9]{2}-[0-9]{4}(?-u:\b)",
+        "phone_e164" => r"\+[1-9][0-9]{7,14}(?-u:\b)",
+        "ipv6" => r"(?i:(?-u:\b)|::)[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:%[0-9a-z]+)?",
         "ipv4" => {
-            r"\b(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}\b"
+            r"(?-u:\b)(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}(?-u:\b)"
         }
         _ => "",
     }

@@ -573,26 +573,49 @@ impl<'a> Walk<'a> {
                 true
             }
             Value::Object(map) => {
-                let old = std::mem::take(map);
-                for (key, mut child) in old {
-                    let key = self.scan_key(key, map);
-                    path.push(SmolStr::new(&key));
-                    let keep = self.visit(&mut child, path, depth + 1, allowed);
+                // Visit values in place; rebuild the map only when a key must change or a
+                // value must go (rare), so a clean object costs no re-insertion.
+                let mut drops: Vec<String> = Vec::new();
+                let mut renames: Vec<(String, String)> = Vec::new();
+                for (key, child) in map.iter_mut() {
+                    if let Some(new_key) = self.scan_key(key) {
+                        renames.push((key.clone(), new_key));
+                    }
+                    path.push(SmolStr::new(key));
+                    let keep = self.visit(child, path, depth + 1, allowed);
                     path.pop();
-                    if keep {
-                        map.insert(key, child);
+                    if !keep {
+                        drops.push(key.clone());
+                    }
+                }
+                for k in drops {
+                    map.remove(&k);
+                }
+                for (old, new) in renames {
+                    if let Some(v) = map.remove(&old) {
+                        let mut unique = new.clone();
+                        let mut n = 1;
+                        while map.contains_key(&unique) {
+                            n += 1;
+                            unique = format!("{new}#{n}");
+                        }
+                        map.insert(unique, v);
                     }
                 }
                 true
             }
             Value::Array(items) => {
-                let old = std::mem::take(items);
-                for (i, mut child) in old.into_iter().enumerate() {
-                    path.push(SmolStr::new(i.to_string()));
-                    let keep = self.visit(&mut child, path, depth + 1, allowed);
+                let mut i = 0;
+                let mut index = 0usize;
+                while i < items.len() {
+                    path.push(smol_str::format_smolstr!("{index}"));
+                    let keep = self.visit(&mut items[i], path, depth + 1, allowed);
                     path.pop();
+                    index += 1;
                     if keep {
-                        items.push(child);
+                        i += 1;
+                    } else {
+                        items.remove(i);
                     }
                 }
                 true
@@ -707,16 +730,16 @@ impl<'a> Walk<'a> {
         self.scan_text(s);
     }
 
-    fn scan_key(&mut self, key: String, existing: &Map<String, Value>) -> String {
-        let mut k = key;
-        self.scan_text(&mut k);
-        let mut unique = k.clone();
-        let mut n = 1;
-        while existing.contains_key(&unique) {
-            n += 1;
-            unique = format!("{k}#{n}");
+    /// The key's redacted form, when detectors change it.
+    fn scan_key(&mut self, key: &str) -> Option<String> {
+        self.found.clear();
+        self.r.detectors.find(key, &mut self.found);
+        if self.found.is_empty() && !(key.contains("://") && key.contains('?')) {
+            return None;
         }
-        unique
+        let mut k = key.to_owned();
+        self.scan_text(&mut k);
+        (k != key).then_some(k)
     }
 
     /// Free text: URL query strings (decoded), then detectors.
