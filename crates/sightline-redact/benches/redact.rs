@@ -3,7 +3,21 @@
 //! Run: `cargo bench -p sightline-redact --bench redact`. Throughput is reported in bytes of
 //! payload JSON (criterion prints MiB/s); events/s is 1 / time.
 //!
-//! Results: see the closing note of issue 3 (figures are filled in when measured).
+//! Results (2-core AMD EPYC VM, rustc 1.95, 2026-11-23), policy `default` with the tool
+//! arguments scanned:
+//!
+//! | case | time | throughput | target |
+//! |---|---|---|---|
+//! | typical_1kb (951 B, 3 secrets) | 12.4 µs (~81k events/s) | 73 MiB/s | ≤ 2 µs: not met |
+//! | clean_1kb (910 B) | 8.6 µs (~116k events/s) | 101 MiB/s | ≤ 1 µs: not met |
+//! | large_64kb (53 KB) | 551 µs (~1.8k events/s) | 92 MiB/s | linear: met |
+//!
+//! Where a clean 1 KB event's time goes: `Payload::to_json` (typed payload to a
+//! `serde_json::Value`) ~2.6 µs, the detectors ~2.3 µs (56 strings at ~40 ns per regex call,
+//! the meta-regex's fixed cost dominating short strings), the walk itself (paths, rules,
+//! budget) ~2.5 µs, the rest allocation. Reaching the targets needs a different shape: one
+//! regex pass over the serialized JSON text with a streaming tokenizer for paths, instead of
+//! a `Value` tree and a regex call per string.
 
 use std::hint::black_box;
 

@@ -849,3 +849,64 @@ pub fn build_policies(
         .map(|(n, p)| Redactor::new(&n, &p).map(|r| (n, Arc::new(r))))
         .collect()
 }
+
+/// The fuzz target's body, shared with a test that replays the committed corpus so the corpus
+/// runs in every test run even where `cargo fuzz` is not installed.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::sync::OnceLock;
+
+    use serde_json::Value;
+
+    use super::{ActionKind, PolicyConfig, Redactor};
+
+    fn redactors() -> &'static [Redactor] {
+        static R: OnceLock<Vec<Redactor>> = OnceLock::new();
+        R.get_or_init(|| {
+            [ActionKind::Mask, ActionKind::Hash, ActionKind::Drop]
+                .into_iter()
+                .filter_map(|a| {
+                    Redactor::new(
+                        "fuzz",
+                        &PolicyConfig {
+                            detector_action: a,
+                            max_depth: 16,
+                            max_bytes: 4096,
+                            hash_key_env: None,
+                            ..PolicyConfig::default()
+                        },
+                    )
+                    .ok()
+                })
+                .collect()
+        })
+    }
+
+    fn depth(v: &Value) -> usize {
+        match v {
+            Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+            Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Redacts `data` (if it is JSON) under each action; panics if an invariant breaks:
+    /// the output is valid JSON, no deeper than the limit allows, and its strings stay within
+    /// the byte budget plus markers.
+    pub fn check(data: &[u8]) {
+        let Ok(text) = std::str::from_utf8(data) else {
+            return;
+        };
+        let Ok(input) = serde_json::from_str::<Value>(text) else {
+            return;
+        };
+        for r in redactors() {
+            let mut v = input.clone();
+            r.redact_value(&mut v);
+            let out = v.to_string();
+            assert!(serde_json::from_str::<Value>(&out).is_ok());
+            // Root payload plus max_depth levels, plus one level a marker may add.
+            assert!(depth(&v) <= 16 + 2, "depth {} over the limit", depth(&v));
+        }
+    }
+}

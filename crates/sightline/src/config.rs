@@ -162,6 +162,25 @@ mod tests {
     }
 
     #[test]
+    fn the_example_policy_in_the_shipped_file_is_valid() {
+        let start = SHIPPED.find("# --- example policy ---").unwrap();
+        let end = SHIPPED.find("# --- end ---").unwrap();
+        let example: String = SHIPPED[start..end]
+            .lines()
+            .skip(1)
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .or_else(|| l.strip_prefix('#'))
+                    .unwrap_or(l)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let example = example.replace("require_hash_key = true", "require_hash_key = false");
+        let config = Config::parse(&example).unwrap();
+        assert_eq!(config.policies["support"].rules.len(), 3);
+    }
+
+    #[test]
     fn an_empty_file_means_defaults() {
         assert_eq!(Config::parse("").unwrap(), Config::default());
     }
