@@ -161,13 +161,15 @@ pub fn run(mut config: Config, args: DemoArgs, data_dir: &Path) -> anyhow::Resul
     out += "\nSinks\n";
     for s in &sinks {
         out += &format!(
-            "  {:<16} received {:>10}  written {:>10}  dropped {:>6}  failed {:>6}  state {}\n",
+            "  {:<16} received {:>10}  written {:>10}  dropped {:>6}  failed {:>6}  state {:<8} policy {} ({} events redacted)\n",
             s.name,
             thousands(s.received),
             thousands(s.written),
             thousands(s.dropped.total()),
             thousands(s.failed.iter().sum()),
-            s.state.name()
+            s.state.name(),
+            s.policy,
+            thousands(s.events_redacted)
         );
     }
     let dropped: u64 = sinks.iter().map(|s| s.dropped.total()).sum();
@@ -200,6 +202,9 @@ pub fn run(mut config: Config, args: DemoArgs, data_dir: &Path) -> anyhow::Resul
             "dropped": s.dropped.iter().map(|(r, n)| (r.name(), n)).collect::<std::collections::BTreeMap<_, _>>(),
             "failed": s.failed.iter().sum::<u64>(),
             "state": s.state.name(),
+            "policy": s.policy.as_str(),
+            "events_redacted": s.events_redacted,
+            "redactions": s.redactions.iter().map(|(r, a, n)| serde_json::json!({"rule": r.as_str(), "action": a.as_str(), "count": n})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     });
     std::fs::write(
@@ -248,21 +253,27 @@ fn thousands(n: u64) -> String {
     out
 }
 
-/// A short, non-sensitive description of a failure for the summary.
+/// A short description of a failure for the summary, from the fields the event model marks
+/// safe (the events arrive redacted, so their payloads may be plain JSON).
 fn safe_detail(e: &Event) -> String {
-    match &e.payload {
-        Payload::ScheduleError(p) => format!("callback={} attempts={}", p.callback, p.attempts),
-        Payload::RpcError(p) => format!("method={}", p.method),
-        Payload::FiberRunFailed(p) => format!("fiber={}", p.fiber_name),
-        Payload::FiberRecoveryFailed(p) => format!("fiber={} attempt={}", p.fiber_name, p.attempt),
-        Payload::McpClientConnect(p) => format!("server={} state={:?}", p.server_name, p.state),
-        Payload::ModelCall(p) => format!("model={}", p.model),
-        Payload::ToolCall(p) => format!("tool={}", p.tool_name),
-        Payload::QueueError(p) => format!("callback={}", p.callback),
-        Payload::WorkflowError(p) => format!("workflow={}", p.workflow_id),
-        _ => e
-            .outcome
-            .map_or(String::new(), |o| format!("outcome={}", o.name())),
+    let payload = e.payload.to_json();
+    let safe: Vec<String> = e
+        .kind()
+        .fields()
+        .iter()
+        .filter(|f| !f.sensitive && !f.name.ends_with("_id") && f.name != "id")
+        .filter_map(|f| match payload.get(f.name)? {
+            serde_json::Value::String(s) => Some(format!("{}={s}", f.name)),
+            serde_json::Value::Number(n) => Some(format!("{}={n}", f.name)),
+            _ => None,
+        })
+        .take(3)
+        .collect();
+    if safe.is_empty() {
+        e.outcome
+            .map_or(String::new(), |o| format!("outcome={}", o.name()))
+    } else {
+        safe.join(" ")
     }
 }
 
