@@ -234,6 +234,14 @@ macro_rules! define_events {
                 match kind { $(Kind::$variant => Payload::$variant($variant::default()),)* }
             }
 
+            /// Appends the payload's fields as compact JSON (an object) to `buf`.
+            pub fn write_json(&self, buf: &mut Vec<u8>) {
+                let _ = match self {
+                    $(Payload::$variant(p) => serde_json::to_writer(&mut *buf, p),)*
+                    Payload::Raw(raw) => serde_json::to_writer(&mut *buf, &raw.fields),
+                };
+            }
+
             /// The payload's fields as a JSON value (an object), as the JSON form writes them.
             pub fn to_json(&self) -> serde_json::Value {
                 match self {
