@@ -165,12 +165,20 @@ impl Detectors {
         &self.names
     }
 
+    /// Whether `text` holds any validated secret; stops at the first.
+    pub fn any(&self, text: &str) -> bool {
+        let mut out = Vec::new();
+        self.scan(text, &mut out, true);
+        !out.is_empty()
+    }
+
     /// Finds every validated secret in `text`, in order, non-overlapping.
     pub fn find(&self, text: &str, out: &mut Vec<Found>) {
+        self.scan(text, out, false);
+    }
+
+    fn scan(&self, text: &str, out: &mut Vec<Found>, first_only: bool) {
         let Some(regex) = &self.regex else { return };
-        if !regex.is_match(text) {
-            return;
-        }
         let mut at = 0;
         while at <= text.len() {
             let Some(caps) = regex.captures_at(text, at) else {
@@ -199,6 +207,9 @@ impl Detectors {
                     end,
                     detector,
                 });
+                if first_only {
+                    return;
+                }
                 at = end;
             } else {
                 // Not a real secret: try again one character further.

@@ -143,6 +143,8 @@ pub struct Redactor {
     max_bytes: usize,
     key: Option<HashKey>,
     key_source: KeySource,
+    /// Whether [`Redactor::is_clean`] may vouch for an event (see there).
+    fast_path: bool,
     counts: Mutex<HashMap<(SmolStr, &'static str), u64>>,
     events_seen: AtomicU64,
     events_redacted: AtomicU64,
@@ -265,6 +267,13 @@ impl Redactor {
             max_bytes: cfg.max_bytes,
             key,
             key_source,
+            // Only a denylist policy whose rules never change a value can vouch for an event
+            // from its JSON text alone.
+            fast_path: cfg.mode == Mode::Denylist
+                && cfg
+                    .rules
+                    .iter()
+                    .all(|r| matches!(r.action.action, ActionKind::Keep | ActionKind::Scan)),
             counts: Mutex::new(HashMap::new()),
             events_seen: AtomicU64::new(0),
             events_redacted: AtomicU64::new(0),
@@ -280,6 +289,96 @@ impl Redactor {
     /// Where the HMAC key came from.
     pub fn key_source(&self) -> &KeySource {
         &self.key_source
+    }
+
+    /// Turns the clean-event fast path on or off (it is on wherever the policy allows it);
+    /// for tests that compare both paths.
+    #[doc(hidden)]
+    pub fn set_fast_path(&mut self, on: bool) {
+        self.fast_path = on && self.fast_path;
+    }
+
+    /// Whether the full walk would leave this event untouched, decided from the payload's JSON
+    /// text in one pass plus one detector search, instead of building and walking a JSON tree.
+    ///
+    /// Conservative: any doubt sends the event to the full walk. Doubt is an escape sequence
+    /// (detectors on raw text could miss an escaped secret), a URL (query strings are decoded
+    /// by the walk), a string that starts like JSON (the walk parses it), nesting or size near
+    /// the limits, a field the model marks sensitive that no keep/scan rule covers, or any
+    /// detector match anywhere in the text or the agent's name.
+    fn is_clean(&self, event: &Event, buf: &mut Vec<u8>) -> bool {
+        if !self.fast_path || matches!(event.payload, Payload::Raw(_)) || event.redaction.is_some()
+        {
+            return false;
+        }
+        buf.clear();
+        event.payload.write_json(buf);
+        if buf.len() > self.max_bytes {
+            return false;
+        }
+        let kind = event.kind();
+        let (mut depth, mut max_depth) = (0usize, 0usize);
+        let (mut in_str, mut str_start) = (false, 0usize);
+        let mut expect_key = false;
+        for (i, &b) in buf.iter().enumerate() {
+            if in_str {
+                match b {
+                    b'\\' => return false,
+                    b'"' => {
+                        in_str = false;
+                        if expect_key && depth == 1 {
+                            let key = &buf[str_start..i];
+                            if !self.sensitive_key_ok(kind, key) {
+                                return false;
+                            }
+                            expect_key = false;
+                        }
+                    }
+                    b'{' | b'[' | b' ' | b'\t' if i == str_start => return false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => {
+                    in_str = true;
+                    str_start = i + 1;
+                }
+                b'{' | b'[' => {
+                    depth += 1;
+                    max_depth = max_depth.max(depth);
+                    expect_key = b == b'{' && depth == 1;
+                }
+                b'}' | b']' => depth = depth.saturating_sub(1),
+                b',' if depth == 1 => expect_key = true,
+                _ => {}
+            }
+        }
+        if max_depth + 1 >= self.max_depth {
+            return false;
+        }
+        let Ok(text) = std::str::from_utf8(buf) else {
+            return false;
+        };
+        if text.contains("://") {
+            return false;
+        }
+        !self.detectors.any(text)
+            && !self.detectors.any(&event.agent.name)
+            && !event.agent.name.contains("://")
+    }
+
+    /// Whether a top-level payload key is harmless: not a sensitive field, or one a keep/scan
+    /// rule covers (the fast path only runs for policies whose rules are keep or scan).
+    fn sensitive_key_ok(&self, kind: Kind, key: &[u8]) -> bool {
+        let Some(spec) = kind.fields().iter().find(|f| f.name.as_bytes() == key) else {
+            return true;
+        };
+        if !spec.sensitive || matches!(self.sensitive.action, ActionKind::Keep | ActionKind::Scan) {
+            return true;
+        }
+        let path = [SmolStr::new_static("payload"), SmolStr::new(spec.name)];
+        self.rules.iter().any(|(_, g, _)| g.matches(&path))
     }
 
     /// Running totals.
@@ -304,6 +403,16 @@ impl Redactor {
     pub fn redact_event(&self, event: &mut Event) {
         self.events_seen.fetch_add(1, Ordering::Relaxed);
         if self.mode == Mode::Passthrough {
+            return;
+        }
+        thread_local! {
+            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let clean = BUF.with(|b| {
+            b.try_borrow_mut()
+                .is_ok_and(|mut buf| self.is_clean(event, &mut buf))
+        });
+        if clean {
             return;
         }
         let kind = event.kind();
