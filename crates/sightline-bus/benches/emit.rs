@@ -11,7 +11,7 @@
 //! | relaxed_load_baseline | 0.32 ns | the floor | — |
 //! | unsubscribed | 0.74 ns | ≤ 1 ns | met |
 //! | other_kind_subscribed | 0.56 ns | ≤ 1 ns | met |
-//! | subscribed | 67 ns | ≤ 25 ns | **missed by 2.7x** (see below) |
+//! | subscribed | 67 ns (65–92 ns across runs) | ≤ 25 ns | **missed by 2.6–3.7x** (see below) |
 //! | tracing_disabled | 0.44 ns | anchor | unsubscribed ≈ 1.7x tracing's disabled event |
 //! | tracing_json_non_blocking | 2.76 µs | anchor | subscribed ≈ 41x cheaper |
 //! | throughput_4_producers | 6.5 M events/s | — | 200k events, 4 threads, no loss |
