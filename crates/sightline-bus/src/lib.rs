@@ -388,6 +388,16 @@ impl Bus {
         }
     }
 
+    /// Offers a batch of already built events, taking the subscription snapshot once.
+    pub fn publish_batch(&self, events: impl IntoIterator<Item = Event>) {
+        let snapshot = self.snapshot();
+        for event in events {
+            if self.interested(event.kind()) {
+                deliver(&snapshot, event);
+            }
+        }
+    }
+
     /// Counters of every live subscription.
     pub fn stats(&self) -> Vec<SubscriptionStats> {
         self.snapshot().iter().map(|s| s.stats()).collect()

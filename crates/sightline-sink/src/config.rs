@@ -85,8 +85,8 @@ pub struct ConfigError {
 }
 
 impl RunnerConfig {
-    /// Checks values and builds the subscription options.
-    pub fn subscribe_options(&self, name: &str) -> Result<SubscribeOptions, ConfigError> {
+    /// The sink's filter (kinds, agent classes, minimum severity).
+    pub fn filter(&self) -> Result<Filter, ConfigError> {
         let kinds = KindSet::parse(&self.kinds).map_err(|e| ConfigError {
             key: "kinds",
             message: e.to_string(),
@@ -104,6 +104,14 @@ impl RunnerConfig {
                 self.min_severity
             ),
         })?;
+        Ok(Filter::kinds(kinds)
+            .classes(self.agent_classes.iter().map(String::as_str))
+            .min_severity(min_severity))
+    }
+
+    /// Checks values and builds the subscription options.
+    pub fn subscribe_options(&self, name: &str) -> Result<SubscribeOptions, ConfigError> {
+        let filter = self.filter()?;
         let positive = |key: &'static str, v: u64| {
             if v == 0 {
                 Err(ConfigError {
@@ -129,9 +137,6 @@ impl RunnerConfig {
                 timeout: Duration::from_millis(self.block_timeout_ms),
             },
         };
-        let filter = Filter::kinds(kinds)
-            .classes(self.agent_classes.iter().map(String::as_str))
-            .min_severity(min_severity);
         Ok(SubscribeOptions::new(name)
             .filter(filter)
             .capacity(self.queue_capacity)

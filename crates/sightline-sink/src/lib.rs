@@ -34,12 +34,13 @@
 mod config;
 mod memory;
 mod runner;
+mod stage;
 mod tally;
 
 pub use config::{ConfigError, OverflowPolicy, RunnerConfig};
 pub use memory::{MemoryHandle, MemorySink};
 pub use runner::{
-    FailReason, Pipeline, ShutdownReport, SinkHandle, SinkState, SinkStats, SpawnError,
+    FailReason, Pipeline, ShutdownReport, SinkHandle, SinkSpec, SinkState, SinkStats, SpawnError,
 };
 pub use tally::{Tally, TallyHandle, TallySink};
 

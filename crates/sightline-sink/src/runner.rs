@@ -13,6 +13,7 @@ use sightline_event::Event;
 use sightline_redact::{PolicyError, Redactor};
 use smol_str::SmolStr;
 
+use crate::stage::Stage;
 use crate::{ConfigError, RunnerConfig, Sink};
 
 /// Why events handed to a sink were not delivered.
@@ -250,6 +251,30 @@ impl SinkHandle {
         cfg: RunnerConfig,
         redactor: Arc<Redactor>,
     ) -> Result<Self, SpawnError> {
+        let policy = SmolStr::new(redactor.name());
+        Self::spawn_inner(bus, name, sink, cfg, policy, Some(redactor))
+    }
+
+    /// Like [`spawn`](Self::spawn), for a sink fed by a policy stage that already redacted
+    /// every event (`policy` names it, for stats).
+    pub(crate) fn spawn_redacted_upstream(
+        bus: &Bus,
+        name: &str,
+        sink: Box<dyn Sink>,
+        cfg: RunnerConfig,
+        policy: SmolStr,
+    ) -> Result<Self, SpawnError> {
+        Self::spawn_inner(bus, name, sink, cfg, policy, None)
+    }
+
+    fn spawn_inner(
+        bus: &Bus,
+        name: &str,
+        sink: Box<dyn Sink>,
+        cfg: RunnerConfig,
+        policy: SmolStr,
+        redactor: Option<Arc<Redactor>>,
+    ) -> Result<Self, SpawnError> {
         let opts = cfg
             .subscribe_options(name)
             .map_err(|source| SpawnError::Config {
@@ -261,7 +286,6 @@ impl SinkHandle {
         let counters = Arc::new(Counters::default());
         let (control, control_rx) = flume::unbounded();
         let shutdown_timeout = Duration::from_millis(cfg.shutdown_timeout_ms);
-        let policy = SmolStr::new(redactor.name());
         let worker = Worker {
             sink,
             redactor,
@@ -392,7 +416,8 @@ impl Drop for SinkHandle {
 
 struct Worker {
     sink: Box<dyn Sink>,
-    redactor: Arc<Redactor>,
+    /// `None` when a policy stage upstream already redacted every event.
+    redactor: Option<Arc<Redactor>>,
     sub: Subscription,
     cfg: RunnerConfig,
     counters: Arc<Counters>,
@@ -507,10 +532,13 @@ impl Worker {
 
     /// Applies the sink's policy to every event, before the sink can see any of them.
     fn redact(&mut self, batch: &mut [Event]) {
+        let Some(redactor) = self.redactor.clone() else {
+            return;
+        };
         let mut redacted = 0u64;
         let mut counts: BTreeMap<(SmolStr, SmolStr), u64> = BTreeMap::new();
         for e in batch.iter_mut() {
-            self.redactor.redact_event(e);
+            redactor.redact_event(e);
             if let Some(summary) = &e.redaction {
                 redacted += 1;
                 for (rule, actions) in &summary.counts {
@@ -623,17 +651,20 @@ impl Worker {
 
 // ===== Pipeline =====
 
+/// A sink to start: its name, the sink, and how it is fed.
+pub type SinkSpec = (String, Box<dyn Sink>, RunnerConfig);
+
 /// A bus and the sinks running on it.
 pub struct Pipeline {
     bus: Bus,
     policies: BTreeMap<String, Arc<Redactor>>,
-    sinks: Vec<SinkHandle>,
+    stages: Vec<Stage>,
 }
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pipeline")
-            .field("sinks", &self.sinks)
+            .field("stages", &self.stages.len())
             .finish()
     }
 }
@@ -653,7 +684,7 @@ impl Pipeline {
         Self {
             bus,
             policies,
-            sinks: Vec::new(),
+            stages: Vec::new(),
         }
     }
 
@@ -667,50 +698,65 @@ impl Pipeline {
         &self.bus
     }
 
-    /// Starts a sink under the redaction policy its configuration names.
+    /// Starts one sink, with a redaction stage of its own.
     pub fn add(
         &mut self,
         name: &str,
         sink: Box<dyn Sink>,
         cfg: RunnerConfig,
     ) -> Result<(), SpawnError> {
-        let redactor =
-            self.policies
-                .get(&cfg.policy)
-                .cloned()
-                .ok_or_else(|| SpawnError::Policy {
-                    sink: name.to_owned(),
+        self.add_group(vec![(name.to_owned(), sink, cfg)])
+    }
+
+    /// Starts sinks together: sinks naming the same policy share one redaction stage, so each
+    /// event is redacted once per policy, before it fans out to those sinks' own queues.
+    pub fn add_group(&mut self, sinks: Vec<SinkSpec>) -> Result<(), SpawnError> {
+        let mut groups: BTreeMap<String, Vec<SinkSpec>> = BTreeMap::new();
+        for (name, sink, cfg) in sinks {
+            if !self.policies.contains_key(&cfg.policy) {
+                return Err(SpawnError::Policy {
+                    sink: name,
                     message: format!(
                         "unknown policy {:?} (known: {})",
                         cfg.policy,
                         self.policies.keys().cloned().collect::<Vec<_>>().join(", ")
                     ),
-                })?;
-        self.sinks
-            .push(SinkHandle::spawn(&self.bus, name, sink, cfg, redactor)?);
+                });
+            }
+            groups
+                .entry(cfg.policy.clone())
+                .or_default()
+                .push((name, sink, cfg));
+        }
+        for (policy, group) in groups {
+            let redactor = self.policies[&policy].clone();
+            self.stages.push(Stage::spawn(&self.bus, redactor, group)?);
+        }
         Ok(())
     }
 
-    /// Every sink's counters.
+    /// Every sink's counters (drops at its policy stage included in `dropped`).
     pub fn stats(&self) -> Vec<SinkStats> {
-        self.sinks.iter().map(SinkHandle::stats).collect()
+        self.stages.iter().flat_map(Stage::stats).collect()
     }
 
-    /// Flushes every sink, each within `timeout`; returns the failures by sink name.
+    /// Moves everything queued at the stages into the sinks and flushes every sink, each within
+    /// `timeout`; returns the failures by sink name.
     pub fn flush(&self, timeout: Duration) -> Vec<(String, String)> {
-        self.sinks
-            .iter()
-            .filter_map(|s| s.flush(timeout).err().map(|e| (s.name().to_owned(), e)))
-            .collect()
+        self.stages.iter().flat_map(|s| s.flush(timeout)).collect()
     }
 
-    /// Shuts every sink down in parallel within `timeout` and reports on each.
+    /// Shuts every stage and sink down in parallel within `timeout` and reports on each sink.
     pub fn shutdown(self, timeout: Duration) -> Vec<ShutdownReport> {
         let handles: Vec<_> = self
-            .sinks
+            .stages
             .into_iter()
             .map(|s| thread::spawn(move || s.shutdown(timeout)))
             .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok())
+            .flatten()
+            .collect()
     }
 }

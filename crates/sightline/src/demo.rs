@@ -51,13 +51,20 @@ pub fn run(mut config: Config, args: DemoArgs, data_dir: &Path) -> anyhow::Resul
     let bus = Bus::new();
     let mut pipeline = Pipeline::with_policies(bus.clone(), config.redactors()?);
     let (tally_sink, tally) = TallySink::new();
-    pipeline.add("tally", Box::new(tally_sink), config.sinks.tally.clone())?;
     let (failure_sink, failures) = MemorySink::new(8);
-    pipeline.add(
-        "recent_failures",
-        Box::new(failure_sink),
-        config.sinks.recent_failures.clone(),
-    )?;
+    // Sinks naming the same policy share one redaction stage.
+    pipeline.add_group(vec![
+        (
+            "tally".to_owned(),
+            Box::new(tally_sink),
+            config.sinks.tally.clone(),
+        ),
+        (
+            "recent_failures".to_owned(),
+            Box::new(failure_sink),
+            config.sinks.recent_failures.clone(),
+        ),
+    ])?;
     // The clock calibrates on first use; do it before the fleet starts.
     now_unix_ns();
 
