@@ -197,8 +197,6 @@ struct Counters {
     write_nanos: AtomicU64,
     write_max_nanos: AtomicU64,
     last_error: Mutex<Option<String>>,
-    events_redacted: AtomicU64,
-    redactions: Mutex<BTreeMap<(SmolStr, SmolStr), u64>>,
 }
 
 impl Counters {
@@ -242,29 +240,27 @@ impl std::fmt::Debug for SinkHandle {
 }
 
 impl SinkHandle {
-    /// Subscribes `sink` to `bus` under `cfg` and starts its worker thread; every event passes
-    /// through `redactor` before the sink sees it.
+    /// Subscribes `sink` to `bus` under `cfg` and starts its worker thread. The sink sees
+    /// events as they were emitted: redaction is the job of the policy stage a [`Pipeline`]
+    /// puts in front of its sinks.
     pub fn spawn(
         bus: &Bus,
         name: &str,
         sink: Box<dyn Sink>,
         cfg: RunnerConfig,
-        redactor: Arc<Redactor>,
     ) -> Result<Self, SpawnError> {
-        let policy = SmolStr::new(redactor.name());
-        Self::spawn_inner(bus, name, sink, cfg, policy, Some(redactor))
+        Self::spawn_inner(bus, name, sink, cfg, SmolStr::new_static("none"))
     }
 
-    /// Like [`spawn`](Self::spawn), for a sink fed by a policy stage that already redacted
-    /// every event (`policy` names it, for stats).
-    pub(crate) fn spawn_redacted_upstream(
+    /// Like [`spawn`](Self::spawn), for a sink behind the stage of `policy`.
+    pub(crate) fn spawn_behind_stage(
         bus: &Bus,
         name: &str,
         sink: Box<dyn Sink>,
         cfg: RunnerConfig,
         policy: SmolStr,
     ) -> Result<Self, SpawnError> {
-        Self::spawn_inner(bus, name, sink, cfg, policy, None)
+        Self::spawn_inner(bus, name, sink, cfg, policy)
     }
 
     fn spawn_inner(
@@ -273,7 +269,6 @@ impl SinkHandle {
         sink: Box<dyn Sink>,
         cfg: RunnerConfig,
         policy: SmolStr,
-        redactor: Option<Arc<Redactor>>,
     ) -> Result<Self, SpawnError> {
         let opts = cfg
             .subscribe_options(name)
@@ -288,7 +283,6 @@ impl SinkHandle {
         let shutdown_timeout = Duration::from_millis(cfg.shutdown_timeout_ms);
         let worker = Worker {
             sink,
-            redactor,
             sub,
             cfg,
             counters: counters.clone(),
@@ -341,16 +335,9 @@ impl SinkHandle {
             dropped: sub.dropped,
             last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
             policy: self.policy.clone(),
-            events_redacted: c.events_redacted.load(Ordering::Relaxed),
-            redactions: c
-                .redactions
-                .lock()
-                .map(|m| {
-                    m.iter()
-                        .map(|((r, a), n)| (r.clone(), a.clone(), *n))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            // Filled in by the policy stage in front of the sink.
+            events_redacted: 0,
+            redactions: Vec::new(),
         }
     }
 
@@ -416,8 +403,6 @@ impl Drop for SinkHandle {
 
 struct Worker {
     sink: Box<dyn Sink>,
-    /// `None` when a policy stage upstream already redacted every event.
-    redactor: Option<Arc<Redactor>>,
     sub: Subscription,
     cfg: RunnerConfig,
     counters: Arc<Counters>,
@@ -530,36 +515,6 @@ impl Worker {
         }
     }
 
-    /// Applies the sink's policy to every event, before the sink can see any of them.
-    fn redact(&mut self, batch: &mut [Event]) {
-        let Some(redactor) = self.redactor.clone() else {
-            return;
-        };
-        let mut redacted = 0u64;
-        let mut counts: BTreeMap<(SmolStr, SmolStr), u64> = BTreeMap::new();
-        for e in batch.iter_mut() {
-            redactor.redact_event(e);
-            if let Some(summary) = &e.redaction {
-                redacted += 1;
-                for (rule, actions) in &summary.counts {
-                    for (action, n) in actions {
-                        *counts.entry((rule.clone(), action.clone())).or_default() += *n as u64;
-                    }
-                }
-            }
-        }
-        if redacted > 0 {
-            self.counters
-                .events_redacted
-                .fetch_add(redacted, Ordering::Relaxed);
-            if let Ok(mut m) = self.counters.redactions.lock() {
-                for (k, n) in counts {
-                    *m.entry(k).or_default() += n;
-                }
-            }
-        }
-    }
-
     /// Calls into the sink, isolating panics. `None` when it panicked or is dead.
     fn call<T>(&mut self, what: &str, f: impl FnOnce(&mut dyn Sink) -> T) -> Option<T> {
         if self.counters.state.load(Ordering::Relaxed) == SinkState::Dead as u8 {
@@ -592,7 +547,6 @@ impl Worker {
     /// Hands one batch to the sink with retries; counts the outcome.
     fn deliver(&mut self, batch: &mut [Event], deadline: Option<Instant>) {
         let n = batch.len();
-        self.redact(batch);
         let batch = &*batch;
         self.counters
             .received
