@@ -249,21 +249,11 @@ impl SinkHandle {
         sink: Box<dyn Sink>,
         cfg: RunnerConfig,
     ) -> Result<Self, SpawnError> {
-        Self::spawn_inner(bus, name, sink, cfg, SmolStr::new_static("none"))
+        Self::spawn_with_policy(bus, name, sink, cfg, SmolStr::new_static("none"))
     }
 
     /// Like [`spawn`](Self::spawn), for a sink behind the stage of `policy`.
-    pub(crate) fn spawn_behind_stage(
-        bus: &Bus,
-        name: &str,
-        sink: Box<dyn Sink>,
-        cfg: RunnerConfig,
-        policy: SmolStr,
-    ) -> Result<Self, SpawnError> {
-        Self::spawn_inner(bus, name, sink, cfg, policy)
-    }
-
-    fn spawn_inner(
+    pub(crate) fn spawn_with_policy(
         bus: &Bus,
         name: &str,
         sink: Box<dyn Sink>,

@@ -77,7 +77,7 @@ impl Stage {
         let sinks = group
             .into_iter()
             .map(|(name, sink, cfg)| {
-                SinkHandle::spawn_behind_stage(&stage_bus, &name, sink, cfg, policy.clone())
+                SinkHandle::spawn_with_policy(&stage_bus, &name, sink, cfg, policy.clone())
             })
             .collect::<Result<Vec<_>, _>>()?;
         let filter = Filter::kinds(kinds)
