@@ -68,7 +68,6 @@ mod ids;
 mod kinds;
 mod sensitive;
 
-use std::borrow::Cow;
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -886,11 +885,6 @@ pub fn json_schema_text() -> String {
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     text.push('\n');
     text
-}
-
-/// The schema name of the event type, for tools that reference it.
-pub fn schema_title() -> Cow<'static, str> {
-    <Event as JsonSchema>::schema_name()
 }
 
 #[cfg(test)]

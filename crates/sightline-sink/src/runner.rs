@@ -440,7 +440,7 @@ impl Worker {
                 .recv_batch(&mut buf, self.cfg.batch_max_events, wait)
                 > 0
             {
-                self.deliver(&mut buf, None);
+                self.deliver(&buf, None);
                 dirty = true;
             }
             if Instant::now() >= next_flush {
@@ -468,9 +468,9 @@ impl Worker {
         self.counters.set_state(SinkState::Draining);
         buf.clear();
         // Unsubscribe and take everything still queued.
-        let mut rest = self.sub.close();
+        let rest = self.sub.close();
         let mut undelivered = 0u64;
-        for chunk in rest.chunks_mut(self.cfg.batch_max_events.max(1)) {
+        for chunk in rest.chunks(self.cfg.batch_max_events.max(1)) {
             if Instant::now() >= deadline {
                 undelivered += chunk.len() as u64;
                 self.counters
@@ -535,9 +535,8 @@ impl Worker {
     }
 
     /// Hands one batch to the sink with retries; counts the outcome.
-    fn deliver(&mut self, batch: &mut [Event], deadline: Option<Instant>) {
+    fn deliver(&mut self, batch: &[Event], deadline: Option<Instant>) {
         let n = batch.len();
-        let batch = &*batch;
         self.counters
             .received
             .fetch_add(n as u64, Ordering::Relaxed);

@@ -9,7 +9,7 @@
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -73,10 +73,9 @@ pub fn run(mut config: Config, args: DemoArgs, data_dir: &Path) -> anyhow::Resul
         demo.agents, demo.rate_per_sec, demo.duration_secs, demo.seed
     );
     let emitted = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
     let deadline = start + Duration::from_secs(demo.duration_secs);
-    let workers = spawn_fleet(&bus, &demo, deadline, emitted.clone(), stop.clone())?;
+    let workers = spawn_fleet(&bus, &demo, deadline, emitted.clone())?;
 
     // Live progress until the fleet is done.
     let tty = std::io::stderr().is_terminal();
@@ -393,7 +392,6 @@ fn spawn_fleet(
     demo: &DemoConfig,
     deadline: Instant,
     emitted: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
 ) -> anyhow::Result<Vec<thread::JoinHandle<u64>>> {
     let threads = demo.threads.min(demo.agents).max(1);
     let mut shares: Vec<Vec<Agent>> = (0..threads).map(|_| Vec::new()).collect();
@@ -405,7 +403,7 @@ fn spawn_fleet(
     let per_thread = demo.rate_per_sec as f64 / threads as f64;
     let mut handles = Vec::new();
     for (i, agents) in shares.into_iter().enumerate() {
-        let (emitted, stop) = (emitted.clone(), stop.clone());
+        let emitted = emitted.clone();
         let mut sim = Sim {
             rng: Rng::with_seed(demo.seed.wrapping_add(i as u64 * 0x9E37_79B9)),
             failure: demo.failure_ratio,
@@ -417,7 +415,7 @@ fn spawn_fleet(
                 let mut agents = agents;
                 let start = Instant::now();
                 let mut produced = 0u64;
-                while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+                while Instant::now() < deadline {
                     let allowed = (start.elapsed().as_secs_f64() * per_thread) as u64;
                     if produced >= allowed {
                         thread::sleep(Duration::from_millis(1));
