@@ -188,7 +188,9 @@ impl PolicyConfig {
     /// replaces the one of the same name):
     /// - `default`: denylist; sensitive fields masked; every detector masks.
     /// - `archive`: denylist; sensitive fields and detected secrets hashed, so an archive can be
-    ///   searched by equality without holding the values.
+    ///   searched by equality without holding the values. State diffs are the exception: they
+    ///   are kept (with every detector run on them, so secrets in them are still hashed),
+    ///   because `sightline session --at` rebuilds an agent's state from them.
     /// - `otlp`: allowlist of the fields the model marks safe; detected secrets masked.
     /// - `metrics`: allowlist of safe fields only, no detectors needed beyond the default.
     /// - `none`: passthrough, for trusted in-process consumers.
@@ -200,6 +202,11 @@ impl PolicyConfig {
                 PolicyConfig {
                     sensitive_fields: Action::new(ActionKind::Hash),
                     detector_action: ActionKind::Hash,
+                    rules: vec![Rule {
+                        name: Some("state_diff".to_owned()),
+                        path: "payload.diff".to_owned(),
+                        action: Action::new(ActionKind::Scan),
+                    }],
                     ..PolicyConfig::default()
                 },
             ),

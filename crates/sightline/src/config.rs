@@ -17,6 +17,8 @@ pub struct Config {
     pub demo: DemoConfig,
     /// The sinks and how each is fed.
     pub sinks: SinksConfig,
+    /// The JSONL archive.
+    pub archive: sightline_archive::ArchiveConfig,
     /// Redaction policies by name; each replaces the built-in policy of the same name
     /// (`default`, `archive`, `otlp`, `metrics`, `none`) or adds a new one.
     pub policies: BTreeMap<String, PolicyConfig>,
@@ -64,6 +66,8 @@ pub struct SinksConfig {
     pub tally: RunnerConfig,
     /// Keeps the latest failures for the summary.
     pub recent_failures: RunnerConfig,
+    /// Writes the archive (settings in `[archive]`).
+    pub archive: RunnerConfig,
 }
 
 impl Default for SinksConfig {
@@ -78,6 +82,15 @@ impl Default for SinksConfig {
                 min_severity: "error".into(),
                 queue_capacity: 1024,
                 overflow: OverflowPolicy::DropOldest,
+                ..RunnerConfig::default()
+            },
+            archive: RunnerConfig {
+                policy: "archive".into(),
+                queue_capacity: 65536,
+                batch_max_events: 4096,
+                flush_interval_ms: 200,
+                max_retries: 10,
+                shutdown_timeout_ms: 10_000,
                 ..RunnerConfig::default()
             },
         }
@@ -119,6 +132,7 @@ impl Config {
             "demo.failure_ratio: must be between 0.0 and 1.0, got {}",
             d.failure_ratio
         );
+        self.archive.validate()?;
         let policies = self.redactors()?;
         for (name, sink) in self.sinks() {
             sink.subscribe_options(name)
@@ -142,11 +156,17 @@ impl Config {
     }
 
     /// `(name, runner settings)` of every sink.
-    pub fn sinks(&self) -> [(&'static str, &RunnerConfig); 2] {
+    pub fn sinks(&self) -> [(&'static str, &RunnerConfig); 3] {
         [
             ("tally", &self.sinks.tally),
             ("recent_failures", &self.sinks.recent_failures),
+            ("archive", &self.sinks.archive),
         ]
+    }
+
+    /// The archive directory: `[archive] dir`, under `data_dir` when relative.
+    pub fn archive_dir(&self, data_dir: &Path) -> std::path::PathBuf {
+        data_dir.join(&self.archive.dir)
     }
 }
 

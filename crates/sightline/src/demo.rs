@@ -18,9 +18,10 @@ use anyhow::Context;
 use fastrand::Rng;
 use sightline_bus::{Bus, Emitter};
 use sightline_event::*;
-use sightline_sink::{MemorySink, Pipeline, SinkStats, TallySink};
+use sightline_sink::SinkStats;
 
 use crate::config::{Config, DemoConfig};
+use crate::pipeline::{self, Assembled, Select};
 
 /// Flags of `sightline demo`; each overrides the `[demo]` section of the config.
 #[derive(Debug, clap::Args)]
@@ -49,22 +50,14 @@ pub fn run(mut config: Config, args: DemoArgs, data_dir: &Path) -> anyhow::Resul
     let demo = config.demo.clone();
 
     let bus = Bus::new();
-    let mut pipeline = Pipeline::with_policies(bus.clone(), config.redactors()?);
-    let (tally_sink, tally) = TallySink::new();
-    let (failure_sink, failures) = MemorySink::new(8);
-    // Sinks naming the same policy share one redaction stage.
-    pipeline.add_group(vec![
-        (
-            "tally".to_owned(),
-            Box::new(tally_sink),
-            config.sinks.tally.clone(),
-        ),
-        (
-            "recent_failures".to_owned(),
-            Box::new(failure_sink),
-            config.sinks.recent_failures.clone(),
-        ),
-    ])?;
+    let Assembled {
+        pipeline,
+        tally,
+        failures,
+        archive,
+    } = pipeline::assemble(&config, data_dir, &bus, Select::All)?;
+    let tally = tally.context("the demo needs its tally sink")?;
+    let failures = failures.context("the demo needs its recent_failures sink")?;
     // The clock calibrates on first use; do it before the fleet starts.
     now_unix_ns();
 
@@ -201,6 +194,10 @@ pub fn run(mut config: Config, args: DemoArgs, data_dir: &Path) -> anyhow::Resul
         "failing_schedules": t.failing_schedules,
         "seq_gaps": t.seq_gaps,
         "undelivered": undelivered,
+        "archive": archive.as_ref().map(|(dir, stats)| serde_json::json!({
+            "dir": dir.display().to_string(),
+            "stats": stats.snapshot(),
+        })),
         "sinks": sinks.iter().map(|s| serde_json::json!({
             "name": s.name.as_str(),
             "received": s.received,
@@ -218,11 +215,27 @@ pub fn run(mut config: Config, args: DemoArgs, data_dir: &Path) -> anyhow::Resul
         serde_json::to_string_pretty(&summary)? + "\n",
     )
     .with_context(|| format!("cannot write {}", summary_path.display()))?;
-    out += &format!(
-        "\nOutput went to: the in-process sinks above (this build has no archive, Prometheus or OTLP sink yet),\n\
-         and this summary as JSON: {}\n",
-        summary_path.display()
-    );
+    out += &format!("\nSummary as JSON: {}\n", summary_path.display());
+    if let Some((dir, stats)) = &archive {
+        let a = stats.snapshot();
+        out += &format!(
+            "\nArchive: {} events in {} ({} segments closed, {} compressed, {} write errors)\n",
+            thousands(a.events_written),
+            dir.display(),
+            a.segments_sealed,
+            a.segments_compressed,
+            a.write_errors
+        );
+        // Suggest the agent of the latest failure: its session has something to show.
+        let agent = failures.events().last().map_or_else(
+            || "SupportAgent/ticket-0".to_owned(),
+            |e| e.agent.to_string(),
+        );
+        let data = data_dir.display();
+        out += &format!(
+            "Try:\n  sightline --data-dir {data} session {agent}\n  sightline --data-dir {data} stats\n  sightline --data-dir {data} verify\n  sightline --data-dir {data} tail -n 20 --kind schedule:error\n"
+        );
+    }
     print!("{out}");
     Ok(ExitCode::SUCCESS)
 }

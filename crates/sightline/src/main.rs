@@ -12,9 +12,13 @@
 //! sightline redact --policy archive < events.jsonl > shareable.jsonl
 //! ```
 
+mod archive_cmd;
 mod config;
 mod demo;
+mod ingest;
+mod pipeline;
 mod redact_cmd;
+mod render;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,17 +59,43 @@ enum Command {
     CheckConfig,
     /// Redact Sightline JSONL (stdin or a file) under a named policy, to stdout.
     Redact(redact_cmd::RedactArgs),
+    /// Print the latest archived events, and with -f follow new ones.
+    Tail(archive_cmd::TailArgs),
+    /// One agent's timeline from the archive (or, with --at, its state as of an event).
+    Session(archive_cmd::SessionArgs),
+    /// Counts by family, outcome and agent class; error rate; top failing schedules.
+    Stats(archive_cmd::StatsArgs),
+    /// Check every archive segment: lines, sequences, manifests, indexes.
+    Verify(archive_cmd::VerifyArgs),
+    /// Re-send archived events through one configured sink (backfill after an outage).
+    Replay(archive_cmd::ReplayArgs),
+    /// Read events from stdin (Sightline JSONL, or Cloudflare Agents observability events as
+    /// a Tail Worker receives them) and run them through the configured pipeline.
+    Ingest(ingest::IngestArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        // A closed pipe (`sightline session ... | head`) is not an error.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+fn config(path: &Option<PathBuf>) -> anyhow::Result<Config> {
+    Config::load(path.as_deref())
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -92,5 +122,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load(cli.config.as_deref())?;
             demo::run(config, args, &cli.data_dir)
         }
+        Command::Tail(args) => archive_cmd::tail(&config(&cli.config)?, &cli.data_dir, args),
+        Command::Session(args) => archive_cmd::session(&config(&cli.config)?, &cli.data_dir, args),
+        Command::Stats(args) => archive_cmd::stats(&config(&cli.config)?, &cli.data_dir, args),
+        Command::Verify(args) => {
+            archive_cmd::verify_cmd(&config(&cli.config)?, &cli.data_dir, args)
+        }
+        Command::Replay(args) => archive_cmd::replay(&config(&cli.config)?, &cli.data_dir, args),
+        Command::Ingest(args) => ingest::run(&config(&cli.config)?, &cli.data_dir, args),
     }
 }

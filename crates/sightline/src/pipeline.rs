@@ -1,0 +1,102 @@
+//! Assembling the configured sinks into a pipeline: one place for demo, ingest and replay.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use sightline_archive::{ArchiveStatsHandle, ArchiveWriter};
+use sightline_bus::Bus;
+use sightline_sink::{
+    MemoryHandle, MemorySink, OverflowPolicy, Pipeline, RunnerConfig, Sink, TallyHandle, TallySink,
+};
+
+use crate::config::Config;
+
+/// The sinks of this build, by the name their `[sinks.<name>]` table has.
+pub const SINK_NAMES: [&str; 3] = ["tally", "recent_failures", "archive"];
+
+/// A running pipeline and handles on what its sinks hold.
+pub struct Assembled {
+    /// The pipeline.
+    pub pipeline: Pipeline,
+    /// The tally sink's counts, when it runs.
+    pub tally: Option<TallyHandle>,
+    /// The latest failures, when that sink runs.
+    pub failures: Option<MemoryHandle>,
+    /// The archive's directory and counters, when it runs.
+    pub archive: Option<(PathBuf, ArchiveStatsHandle)>,
+}
+
+/// Which sinks to run.
+pub enum Select<'a> {
+    /// Every configured sink (the archive when `[archive] enabled`).
+    All,
+    /// Every configured sink, made lossless (`overflow = "block"`): for reading files, where
+    /// waiting costs no agent anything.
+    AllLossless,
+    /// One sink, made lossless (`overflow = "block"`): replay's target.
+    Only(&'a str),
+}
+
+/// Builds the pipeline on `bus` from `config`.
+pub fn assemble(
+    config: &Config,
+    data_dir: &Path,
+    bus: &Bus,
+    select: Select<'_>,
+) -> anyhow::Result<Assembled> {
+    if let Select::Only(name) = select {
+        anyhow::ensure!(
+            SINK_NAMES.contains(&name),
+            "unknown sink {name:?} (this build has: {})",
+            SINK_NAMES.join(", ")
+        );
+    }
+    let wanted = |name: &str| match select {
+        Select::All | Select::AllLossless => name != "archive" || config.archive.enabled,
+        Select::Only(only) => only == name,
+    };
+    let runner = |cfg: &RunnerConfig| match select {
+        Select::All => cfg.clone(),
+        // A backfill must not drop: wait for room instead.
+        Select::Only(_) | Select::AllLossless => RunnerConfig {
+            overflow: OverflowPolicy::Block,
+            block_timeout_ms: 60_000,
+            ..cfg.clone()
+        },
+    };
+    let mut specs: Vec<(String, Box<dyn Sink>, RunnerConfig)> = Vec::new();
+    let mut out = Assembled {
+        pipeline: Pipeline::with_policies(bus.clone(), config.redactors()?),
+        tally: None,
+        failures: None,
+        archive: None,
+    };
+    if wanted("tally") {
+        let (sink, handle) = TallySink::new();
+        specs.push(("tally".into(), Box::new(sink), runner(&config.sinks.tally)));
+        out.tally = Some(handle);
+    }
+    if wanted("recent_failures") {
+        let (sink, handle) = MemorySink::new(8);
+        specs.push((
+            "recent_failures".into(),
+            Box::new(sink),
+            runner(&config.sinks.recent_failures),
+        ));
+        out.failures = Some(handle);
+    }
+    if wanted("archive") {
+        let dir = config.archive_dir(data_dir);
+        let writer = ArchiveWriter::open(&dir, config.archive.clone())
+            .with_context(|| format!("cannot open the archive in {}", dir.display()))?;
+        out.archive = Some((dir, writer.stats_handle()));
+        specs.push((
+            "archive".into(),
+            Box::new(writer),
+            runner(&config.sinks.archive),
+        ));
+    }
+    // Sinks naming the same policy share one redaction stage.
+    out.pipeline.add_group(specs)?;
+    Ok(out)
+}
