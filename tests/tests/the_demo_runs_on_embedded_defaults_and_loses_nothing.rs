@@ -1,6 +1,7 @@
 //! `sightline demo` with no config file drives a fleet covering every event family through the
 //! runner into the sinks, prints a summary, and (at a rate the sinks keep up with) loses
-//! nothing: every emitted event is counted, no drops, no sequence gaps.
+//! nothing: every emitted event is counted and archived, no drops, no sequence gaps, and the
+//! archive it leaves verifies clean.
 
 use sightline_event::Family;
 use sightline_tests::{scratch_dir, sightline};
@@ -30,7 +31,8 @@ fn the_demo_runs_on_embedded_defaults_and_loses_nothing() {
         "Top failing schedules",
         "Sinks",
         "Loss:",
-        "Output went to",
+        "Archive:",
+        " session ",
     ] {
         assert!(
             stdout.contains(needle),
@@ -49,6 +51,17 @@ fn the_demo_runs_on_embedded_defaults_and_loses_nothing() {
         "{summary:#}"
     );
     assert_eq!(summary["seq_gaps"], 0);
+    assert_eq!(
+        summary["archive"]["stats"]["events_written"].as_u64(),
+        Some(emitted),
+        "{summary:#}"
+    );
+    let verify = sightline(&["verify", "--data-dir", data_dir]).unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
     assert_eq!(summary["undelivered"], 0);
     for sink in summary["sinks"].as_array().unwrap() {
         assert_eq!(sink["failed"], 0, "{sink}");

@@ -216,6 +216,35 @@ impl Archive {
         &self.segments
     }
 
+    /// Each agent's highest sequence number in the archive, from the closed segments' indexes
+    /// (no line is parsed) and the open segments' lines: where a restarted emitter continues.
+    pub fn last_seqs(&self) -> Result<std::collections::HashMap<AgentRef, u64>, ReadError> {
+        let mut last = std::collections::HashMap::<AgentRef, u64>::new();
+        let mut note = |agent: AgentRef, seq: u64| {
+            let slot = last.entry(agent).or_insert(0);
+            *slot = (*slot).max(seq);
+        };
+        for segment in &self.segments {
+            match &segment.manifest {
+                Some(m) => {
+                    let sealed = SealedSegment::open_current(&self.dir, m)?;
+                    for a in &sealed.index.agents {
+                        note(AgentRef::new(a.class.clone(), a.name.clone()), a.last_seq);
+                    }
+                }
+                None => {
+                    let mut only = self.clone();
+                    only.segments = vec![segment.clone()];
+                    only.scan(&Query::default(), |e| {
+                        note(e.agent, e.seq);
+                        ControlFlow::Continue(())
+                    })?;
+                }
+            }
+        }
+        Ok(last)
+    }
+
     /// Calls `f` with every event the query selects, in archive order (per agent, emit order).
     pub fn scan(
         &self,
@@ -273,7 +302,7 @@ impl Archive {
                             "segment is in the otlp_json format; session, tail, stats and replay read jsonl segments",
                         ));
                     }
-                    let sealed = SealedSegment::open(&self.dir, m)?;
+                    let sealed = SealedSegment::open_current(&self.dir, m)?;
                     let blocks = sealed.select(query);
                     let mut flow = ControlFlow::Continue(());
                     for block in blocks {
@@ -340,17 +369,35 @@ pub(crate) fn for_each_line<E>(
 }
 
 /// A closed segment's data file and index, for block reads.
-pub struct SealedSegment<'a> {
-    manifest: &'a Manifest,
+pub struct SealedSegment {
+    manifest: Manifest,
     file: File,
     file_len: u64,
     /// The index.
     pub index: Index,
 }
 
-impl<'a> SealedSegment<'a> {
+impl SealedSegment {
+    /// Opens the segment `manifest` describes; if the writer compressed it since the manifest
+    /// was read (its files renamed), reads the manifest again and opens what it names now.
+    /// Once open, the files stay readable even if they are renamed or removed.
+    pub fn open_current(dir: &Path, manifest: &Manifest) -> Result<Self, ReadError> {
+        let mut m = manifest.clone();
+        for _ in 0..3 {
+            match Self::open(dir, m.clone()) {
+                Err(e) if e.message.contains("No such file") => {
+                    let path = dir.join(format!("{}{MANIFEST_SUFFIX}", m.segment));
+                    m = Manifest::read(&path)
+                        .map_err(|e| ReadError::file(&m.segment, e.to_string()))?;
+                }
+                other => return other,
+            }
+        }
+        Self::open(dir, m)
+    }
+
     /// Opens the data file and decodes the index.
-    pub fn open(dir: &Path, manifest: &'a Manifest) -> Result<Self, ReadError> {
+    pub fn open(dir: &Path, manifest: Manifest) -> Result<Self, ReadError> {
         let index_bytes = fs::read(dir.join(&manifest.index_file))
             .map_err(|e| ReadError::file(&manifest.index_file, e.to_string()))?;
         let index = Index::decode(&index_bytes)
@@ -367,6 +414,11 @@ impl<'a> SealedSegment<'a> {
             file_len,
             index,
         })
+    }
+
+    /// The manifest of what was opened.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
     }
 
     /// The blocks a query needs: those of its agent (when it names one) in its time range.
@@ -484,7 +536,7 @@ impl Follower {
                     if m.format != LineFormat::Jsonl {
                         continue;
                     }
-                    let sealed = SealedSegment::open(&self.dir, m)?;
+                    let sealed = SealedSegment::open_current(&self.dir, m)?;
                     for block in sealed
                         .index
                         .blocks

@@ -163,10 +163,12 @@ impl Checker {
     }
 
     fn sealed(&mut self, dir: &Path, m: &Manifest) {
-        let segment = match SealedSegment::open(dir, m) {
+        let segment = match SealedSegment::open_current(dir, m) {
             Ok(s) => s,
             Err(e) => return self.problem(&e.file, e.line, e.message),
         };
+        // Compressed since listed: check against the manifest that names these files.
+        let m = &segment.manifest().clone();
         let stored = fs::metadata(dir.join(&m.file)).map_or(0, |md| md.len());
         if stored != m.stored_bytes {
             self.problem(
