@@ -33,7 +33,7 @@ fn events(agents: usize, per_agent: u64) -> Vec<Event> {
     for seq in 1..=per_agent {
         for a in 0..agents {
             let agent = AgentRef::new(["Support", "Reminder"][a % 2], format!("agent-{a}"));
-            out.push(if seq % 7 == 0 {
+            out.push(if seq.is_multiple_of(7) {
                 Event::new(
                     agent,
                     seq,

@@ -61,7 +61,7 @@ fn main() -> anyhow::Result<()> {
             let a = (i % agents) as usize;
             seq[a] += 1;
             let s = seq[a];
-            events.push(if s % 5 == 0 {
+            events.push(if s.is_multiple_of(5) {
                 Event::new(
                     refs[a].clone(),
                     s,
