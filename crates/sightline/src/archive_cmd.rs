@@ -134,20 +134,16 @@ pub fn parse_time(text: &str) -> anyhow::Result<u64> {
 }
 
 fn event_line(e: &Event, paint: Paint) -> String {
-    let marker = if render::is_failure(e) { "!" } else { " " };
     let line = format!(
-        "{} {marker} {:<32} #{:<6} {:<24} {}",
+        "{} {} {:<32} #{:<6} {:<24} {}",
         render::timestamp(e.ts_ns),
+        render::marker(e),
         e.agent.to_string(),
         e.seq,
         e.kind().name(),
         render::detail(e)
     );
-    if render::is_failure(e) {
-        paint.fail(&line)
-    } else {
-        line
-    }
+    render::paint_line(e, line, paint)
 }
 
 fn print_event(
@@ -374,17 +370,17 @@ pub fn timeline(agent: &AgentRef, events: &[Event], filtered: bool, paint: Paint
         }
         let line = format!(
             "{} {:<15}   {:>6}  {:<24} {}",
-            if fail { "!" } else { " " },
+            render::marker(e),
             render::time_of_day(e.ts_ns),
             e.seq,
             e.kind().name(),
             render::detail(e)
         );
-        s += &if fail { paint.fail(&line) } else { line };
+        s += &render::paint_line(e, line, paint);
         s.push('\n');
     }
     rpc_durations.sort_unstable();
-    s += "\nSummary\n";
+    s += "\nSummary (! failure, ~ warning)\n";
     s += &format!(
         "  failures: {failures}   sequence gaps: {gaps} ({missing} events)   restarts: {restarts}\n"
     );

@@ -14,6 +14,27 @@ pub fn is_failure(e: &Event) -> bool {
         )
 }
 
+/// The margin marker of an event line: `!` a failure, `~` a warning (a retry, a rejection),
+/// blank otherwise.
+pub fn marker(e: &Event) -> &'static str {
+    if is_failure(e) {
+        "!"
+    } else if e.severity == Severity::Warn {
+        "~"
+    } else {
+        " "
+    }
+}
+
+/// A rendered line, coloured by what [`marker`] says.
+pub fn paint_line(e: &Event, line: String, paint: Paint) -> String {
+    match marker(e) {
+        "!" => paint.fail(&line),
+        "~" => paint.warn(&line),
+        _ => line,
+    }
+}
+
 /// `850µs`, `12.3ms`, `1.20s`, `3m05s`.
 pub fn duration(ns: u64) -> String {
     if ns < 1_000 {
