@@ -87,7 +87,7 @@ fn tail_follows_new_events_with_filters() {
         }
     });
     let mut seen = Vec::new();
-    let mut next = |seen: &mut Vec<u64>| {
+    let next = |seen: &mut Vec<u64>| {
         let line = rx
             .recv_timeout(Duration::from_secs(20))
             .expect("tail printed nothing");
