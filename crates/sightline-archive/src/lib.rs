@@ -40,6 +40,8 @@
 )]
 
 mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod otlp_json;
 mod reader;
 pub mod segment;

@@ -13,7 +13,7 @@ use crate::config::{Compression, LineFormat};
 use crate::segment::{stem_of, Block, Index, Manifest, MANIFEST_SUFFIX, RAW_SUFFIX};
 
 /// Largest block a reader accepts (a corrupt index must not make it allocate gigabytes).
-const MAX_BLOCK_BYTES: u64 = 256 * 1024 * 1024;
+const MAX_BLOCK_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Where reading went wrong, precisely.
 #[derive(Debug, thiserror::Error)]
@@ -360,7 +360,9 @@ pub(crate) fn for_each_line<E>(
     let mut start = 0usize;
     for (line_no, end) in (first_line..).zip(memchr::memchr_iter(b'\n', data)) {
         let line = &data[start..end];
-        if let ControlFlow::Break(()) = visit(line, line_no, base_offset + start as u64)? {
+        if let ControlFlow::Break(()) =
+            visit(line, line_no, base_offset.saturating_add(start as u64))?
+        {
             return Ok(ControlFlow::Break(()));
         }
         start = end + 1;
@@ -448,6 +450,7 @@ impl SealedSegment {
         };
         if block.stored_len > MAX_BLOCK_BYTES
             || block.raw_len > MAX_BLOCK_BYTES
+            || block.raw_len > self.manifest.raw_bytes
             || block.stored_offset.saturating_add(block.stored_len) > self.file_len
         {
             return Err(bad(format!(
@@ -541,7 +544,7 @@ impl Follower {
                         .index
                         .blocks
                         .iter()
-                        .filter(|b| b.raw_offset + b.raw_len > from)
+                        .filter(|b| b.raw_offset.saturating_add(b.raw_len) > from)
                     {
                         let data = sealed.read_block(block)?;
                         let _ =

@@ -104,10 +104,11 @@ impl Checker {
     fn sequence(&mut self, file: &str, line: u64, agent: &AgentRef, seq: u64) {
         match self.last_seq.get(agent).copied() {
             None => {}
-            Some(prev) if seq == prev + 1 => {}
+            Some(prev) if seq == prev.saturating_add(1) => {}
             Some(prev) if seq > prev => {
                 self.report.seq_gaps += 1;
-                self.report.seq_gap_events += seq - prev - 1;
+                self.report.seq_gap_events =
+                    self.report.seq_gap_events.saturating_add(seq - prev - 1);
             }
             Some(_) if seq == 1 => self.report.seq_restarts += 1,
             Some(prev) => self.problem(
@@ -208,8 +209,8 @@ impl Checker {
                     format!("block {id} does not follow the previous one"),
                 );
             }
-            raw_end = block.raw_offset + block.raw_len;
-            stored_end = block.stored_offset + block.stored_len;
+            raw_end = block.raw_offset.saturating_add(block.raw_len);
+            stored_end = block.stored_offset.saturating_add(block.stored_len);
             let data = match segment.read_block(block) {
                 Ok(d) => d,
                 Err(e) => {
@@ -220,7 +221,7 @@ impl Checker {
             let mut block_events = 0u64;
             let mut visit = |line: &[u8], line_no: u64, _offset: u64| {
                 lines += 1;
-                next_line = line_no + 1;
+                next_line = line_no.saturating_add(1);
                 for (agent, seq, ts) in self.line(&m.file, m.format, line, line_no) {
                     block_events += 1;
                     first_ts = first_ts.min(ts);

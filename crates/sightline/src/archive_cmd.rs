@@ -330,9 +330,9 @@ pub fn timeline(agent: &AgentRef, events: &[Event], filtered: bool, paint: Paint
     let mut prev: Option<u64> = None;
     for e in events {
         if let Some(p) = prev {
-            if e.seq > p + 1 && !filtered {
+            if e.seq > p.saturating_add(1) && !filtered {
                 gaps += 1;
-                missing += e.seq - p - 1;
+                missing = missing.saturating_add(e.seq - p - 1);
                 s += &paint.warn(&format!(
                     "  {:<15}   ······  gap: seq {} → {}, {} events not in the archive (possible loss)\n",
                     "",
@@ -608,9 +608,9 @@ pub fn stats(config: &Config, data_dir: &Path, args: StatsArgs) -> anyhow::Resul
         }
         if query.kinds.is_none() {
             if let Some(prev) = last_seq.insert(e.agent.clone(), e.seq) {
-                if e.seq > prev + 1 {
+                if e.seq > prev.saturating_add(1) {
                     gaps += 1;
-                    gap_events += e.seq - prev - 1;
+                    gap_events = gap_events.saturating_add(e.seq - prev - 1);
                 }
             }
         }
