@@ -364,3 +364,26 @@ proptest::proptest! {
         sightline_archive::fuzzing::check(&data);
     }
 }
+
+#[test]
+fn a_segment_closes_by_age_on_the_flush_that_follows() {
+    let dir = scratch("age");
+    let cfg = ArchiveConfig {
+        segment_max_age_ms: 30,
+        ..small(Compression::None)
+    };
+    let mut w = ArchiveWriter::open(&dir, cfg).unwrap();
+    w.write(&events(2, 2)).unwrap();
+    w.flush().unwrap();
+    assert_eq!(w.stats().segments_sealed, 0);
+    std::thread::sleep(std::time::Duration::from_millis(40));
+    // No new event needed: the runner's periodic flush closes an old segment.
+    w.flush().unwrap();
+    assert_eq!(w.stats().segments_sealed, 1);
+    w.write(&events(2, 2)).unwrap();
+    drop(w);
+    let archive = Archive::open(&dir).unwrap();
+    assert_eq!(archive.segments().len(), 2);
+    assert!(archive.segments().iter().all(|s| !s.is_open()));
+    fs::remove_dir_all(&dir).unwrap();
+}

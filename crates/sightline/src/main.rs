@@ -1,12 +1,22 @@
 //! # sightline: the command line
 //!
 //! `sightline demo` runs a synthetic fleet of agents through the whole pipeline on embedded
-//! defaults; `sightline schema` prints the JSON Schema of the event form; `sightline
-//! check-config` validates a configuration file. Global flags every subcommand shares:
-//! `--config <file>` (or `SIGHTLINE_CONFIG`) and `--data-dir <dir>` (or `SIGHTLINE_DATA_DIR`).
+//! defaults, archive included; `tail`, `session`, `stats`, `verify` and `replay` read the
+//! archive; `ingest` runs stdin (Sightline JSONL or Cloudflare Tail Worker events) through the
+//! pipeline; `schema` prints the JSON Schema of the event form; `check-config` validates a
+//! configuration file; `redact` applies a policy to JSONL. Global flags every subcommand
+//! shares: `--config <file>` (or `SIGHTLINE_CONFIG`) and `--data-dir <dir>` (or
+//! `SIGHTLINE_DATA_DIR`).
 //!
 //! ```text
 //! sightline demo --duration 10 --agents 200 --rate 20000
+//! sightline session SupportAgent/ticket-4411 --since 1h
+//! sightline session SupportAgent/ticket-4411 --at 120
+//! sightline tail -f --kind schedule:error
+//! sightline stats --format json
+//! sightline verify
+//! sightline replay --to archive --since 2026-11-23T22:00:00Z
+//! sightline ingest --skip-invalid < tail-worker-events.jsonl
 //! sightline schema > config/event.schema.json
 //! sightline check-config --config config/sightline.toml
 //! sightline redact --policy archive < events.jsonl > shareable.jsonl
