@@ -51,6 +51,30 @@ pub fn sightline(args: &[&str]) -> anyhow::Result<Output> {
         .output()?)
 }
 
+/// Runs `sightline` with `args`, `envs` set and `input` on its stdin, capturing its output;
+/// no config or data dir from the environment leaks in.
+pub fn sightline_with_stdin(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    input: &[u8],
+) -> anyhow::Result<Output> {
+    use std::io::Write;
+    let mut child = Command::new(sightline_bin()?)
+        .args(args)
+        .env_remove("SIGHTLINE_CONFIG")
+        .env_remove("SIGHTLINE_DATA_DIR")
+        .envs(envs.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    // A child that exits early closes its stdin; that is its answer, not our error.
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input);
+    }
+    Ok(child.wait_with_output()?)
+}
+
 /// A fresh, empty directory under the target dir, removed and recreated on each call.
 pub fn scratch_dir(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;

@@ -4,28 +4,14 @@
 //! malformed line stops it with the line number, or with `--skip-invalid` is counted and
 //! skipped.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-use sightline_tests::{scratch_dir, sightline_bin};
+use sightline_tests::{scratch_dir, sightline, sightline_with_stdin};
 
 fn ingest(data_dir: &str, flags: &[&str], input: &str) -> Output {
-    let mut child = Command::new(sightline_bin().unwrap())
-        .args(["--data-dir", data_dir, "ingest"])
-        .args(flags)
-        .env_remove("SIGHTLINE_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let mut args = vec!["--data-dir", data_dir, "ingest"];
+    args.extend_from_slice(flags);
+    sightline_with_stdin(&args, &[], input.as_bytes()).unwrap()
 }
 
 fn cf(kind: &str, ts: u64, payload: serde_json::Value) -> serde_json::Value {
@@ -83,7 +69,8 @@ fn ingest_feeds_cloudflare_tail_worker_events_through_the_pipeline() {
 
     // A malformed line stops ingest, naming the line.
     let bad = format!("{first}\n{{\"oops\": \n{second}\n");
-    let out = ingest(data_dir, &[], &bad);
+    let failing = scratch_dir("ingest-cf-fail").unwrap();
+    let out = ingest(failing.to_str().unwrap(), &[], &bad);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("stdin line 2"), "{stderr}");
@@ -102,17 +89,15 @@ fn ingest_feeds_cloudflare_tail_worker_events_through_the_pipeline() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let session = Command::new(sightline_bin().unwrap())
-        .args([
-            "--data-dir",
-            data_dir,
-            "session",
-            "ReminderAgent/user-42",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
+    let session = sightline(&[
+        "--data-dir",
+        data_dir,
+        "session",
+        "ReminderAgent/user-42",
+        "--format",
+        "json",
+    ])
+    .unwrap();
     assert!(session.status.success());
     let events: Vec<serde_json::Value> = String::from_utf8_lossy(&session.stdout)
         .lines()
@@ -136,6 +121,27 @@ fn ingest_feeds_cloudflare_tail_worker_events_through_the_pipeline() {
     assert_eq!(events[1]["ts_ns"], 1_763_936_129_010_000_000u64);
     assert_eq!(events[2]["payload"]["max_attempts"], 3);
     assert_eq!(events[3]["outcome"], "error");
+    // A second ingest continues each agent's sequence from what the archive holds.
+    let out = ingest(data_dir, &[], &format!("{first}\n"));
+    assert!(out.status.success());
+    let again = sightline(&[
+        "--data-dir",
+        data_dir,
+        "session",
+        "ReminderAgent/user-42",
+        "--format",
+        "json",
+    ])
+    .unwrap();
+    let seqs: Vec<u64> = String::from_utf8_lossy(&again.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, (1..=9).collect::<Vec<_>>());
     // And the archive policy redacted the URL's token on the way in.
     let all = String::from_utf8_lossy(&session.stdout);
     assert!(!all.contains("token=abc"), "{all}");

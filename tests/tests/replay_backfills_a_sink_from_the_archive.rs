@@ -65,7 +65,7 @@ fn replay_backfills_a_sink_from_the_archive() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("dropped 0, failed 0, undelivered 0"),
+        stderr.contains("dropped 0  failed 0  undelivered 0"),
         "{stderr}"
     );
 

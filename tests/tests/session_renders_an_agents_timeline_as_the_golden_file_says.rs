@@ -6,11 +6,8 @@
 //! (so through the archive policy, with a fixed hash key) next to another agent's.
 //! Run with `SIGHTLINE_BLESS=1` to rewrite the golden file after a deliberate change.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use sightline_event::*;
-use sightline_tests::{scratch_dir, sightline_bin, workspace_root};
+use sightline_tests::{scratch_dir, sightline_with_stdin, workspace_root};
 
 const T0: u64 = 1_763_936_129_000_000_000;
 
@@ -290,22 +287,10 @@ fn session_events() -> Vec<Event> {
 }
 
 fn run(data_dir: &str, args: &[&str], stdin: Option<&[u8]>) -> String {
-    let mut child = Command::new(sightline_bin().unwrap())
-        .args(["--data-dir", data_dir])
-        .args(args)
-        .env_remove("SIGHTLINE_CONFIG")
-        .env("SIGHTLINE_HASH_KEY", "golden-session-hash-key-0123456789")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(bytes) = stdin {
-        input.write_all(bytes).unwrap();
-    }
-    drop(input);
-    let out = child.wait_with_output().unwrap();
+    let mut all = vec!["--data-dir", data_dir];
+    all.extend_from_slice(args);
+    let env = [("SIGHTLINE_HASH_KEY", "golden-session-hash-key-0123456789")];
+    let out = sightline_with_stdin(&all, &env, stdin.unwrap_or_default()).unwrap();
     assert!(
         out.status.success(),
         "sightline {args:?} failed: {}",

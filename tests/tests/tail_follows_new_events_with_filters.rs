@@ -1,29 +1,18 @@
 //! `sightline tail -f --kind ... --agent ...` prints the latest matching events, then follows
 //! the archive as another process writes it, printing only new matching events.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use sightline_event::*;
-use sightline_tests::{scratch_dir, sightline_bin};
+use sightline_tests::{scratch_dir, sightline_bin, sightline_with_stdin};
 
 fn ingest(data_dir: &str, events: &[Event]) {
-    let mut child = Command::new(sightline_bin().unwrap())
-        .args(["--data-dir", data_dir, "ingest"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     let input: String = events.iter().map(|e| e.to_json_line() + "\n").collect();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let out = sightline_with_stdin(&["--data-dir", data_dir, "ingest"], &[], input.as_bytes());
+    assert!(out.unwrap().status.success());
 }
 
 fn batch(from: u64, to: u64) -> Vec<Event> {

@@ -71,8 +71,10 @@ pub struct ArchiveConfig {
     /// Target size of an index block, in bytes: the unit a lookup reads and decompresses.
     /// Smaller blocks make one agent's lookup read less and the index larger.
     pub index_block_bytes: u32,
-    /// Closed segments whose newest event is older than this are deleted, in seconds
-    /// (0: keep forever). The newest closed segment is always kept.
+    /// Closed segments are deleted this long after they were closed, in seconds (0: keep
+    /// forever). Measured from when the segment was written, not from its events' times, so
+    /// ingesting or replaying old events does not delete them at once. The newest closed
+    /// segment is always kept.
     pub retention_max_age_secs: u64,
     /// Oldest closed segments are deleted while the archive holds more than this, in bytes
     /// (0: no limit). The newest closed segment is always kept.

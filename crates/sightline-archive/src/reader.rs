@@ -121,12 +121,25 @@ pub struct Segment {
     pub stem: String,
     /// Its manifest, once closed. `None`: open (being written) or left open by a crash.
     pub manifest: Option<Manifest>,
+    /// Why its manifest could not be read, if it could not (readers report it; `verify`
+    /// lists it with the rest).
+    pub broken: Option<String>,
 }
 
 impl Segment {
     /// Whether it is still open.
     pub fn is_open(&self) -> bool {
-        self.manifest.is_none()
+        self.manifest.is_none() && self.broken.is_none()
+    }
+
+    fn check(&self) -> Result<(), ReadError> {
+        match &self.broken {
+            Some(why) => Err(ReadError::file(
+                format!("{}{MANIFEST_SUFFIX}", self.stem),
+                why.clone(),
+            )),
+            None => Ok(()),
+        }
     }
 }
 
@@ -145,6 +158,8 @@ pub struct ScanStats {
     pub lines_parsed: u64,
     /// Events yielded.
     pub events: u64,
+    /// Whether the callback stopped the scan.
+    pub stopped: bool,
 }
 
 /// An archive directory opened for reading. Readers need no lock: they see closed segments
@@ -189,16 +204,22 @@ impl Archive {
         for (stem, (has_manifest, has_raw)) in stems {
             if has_manifest {
                 let name = format!("{stem}{MANIFEST_SUFFIX}");
-                let manifest = Manifest::read(&self.dir.join(&name))
-                    .map_err(|e| ReadError::file(name, e.to_string()))?;
+                // One unreadable manifest must not hide the rest of the archive: the segment
+                // is listed as broken, and reading it reports why.
+                let (manifest, broken) = match Manifest::read(&self.dir.join(&name)) {
+                    Ok(m) => (Some(m), None),
+                    Err(e) => (None, Some(e.to_string())),
+                };
                 segments.push(Segment {
                     stem,
-                    manifest: Some(manifest),
+                    manifest,
+                    broken,
                 });
             } else if has_raw {
                 segments.push(Segment {
                     stem,
                     manifest: None,
+                    broken: None,
                 });
             }
         }
@@ -264,6 +285,7 @@ impl Archive {
         let finder = needle.as_deref().map(memchr::memmem::Finder::new);
         for segment in &self.segments {
             stats.segments += 1;
+            segment.check()?;
             let mut visit =
                 |line: &[u8], line_no: u64, offset: u64| -> Result<ControlFlow<()>, ReadError> {
                     if let Some(finder) = &finder {
@@ -334,7 +356,11 @@ impl Archive {
                             stats.bytes_read += more.bytes_read;
                             stats.lines_parsed += more.lines_parsed;
                             stats.events += more.events;
-                            ControlFlow::Continue(())
+                            if more.stopped {
+                                ControlFlow::Break(())
+                            } else {
+                                ControlFlow::Continue(())
+                            }
                         }
                         Err(e) => {
                             return Err(ReadError::file(path.display().to_string(), e.to_string()))
@@ -343,6 +369,7 @@ impl Archive {
                 }
             };
             if flow.is_break() {
+                stats.stopped = true;
                 break;
             }
         }
@@ -500,7 +527,8 @@ impl Follower {
                 Some(m) => m.raw_bytes,
                 None => {
                     let path = dir.join(format!("{}{RAW_SUFFIX}", s.stem));
-                    read_open_from(&path, 0).map_or(0, |(_, end)| end)
+                    // Gone since listed: closed and compressed, so all of it is in the past.
+                    read_open_from(&path, 0).map_or(u64::MAX, |(_, end)| end)
                 }
             };
             consumed.insert(s.stem.clone(), end);
@@ -514,6 +542,7 @@ impl Follower {
         let mut seen = 0u64;
         let mut live = std::collections::HashSet::new();
         for s in archive.segments() {
+            s.check()?;
             live.insert(s.stem.clone());
             let from = self.consumed.get(&s.stem).copied().unwrap_or(0);
             let mut visit = |line: &[u8], line_no: u64, offset: u64| {
@@ -523,7 +552,8 @@ impl Follower {
                 let text = String::from_utf8_lossy(line);
                 let event = Event::from_json_line(&text).map_err(|e| ReadError {
                     file: s.stem.clone(),
-                    line: Some(line_no),
+                    // 0: read from the middle of an open segment, line unknown.
+                    line: (line_no > 0).then_some(line_no),
                     offset: Some(offset),
                     message: e.to_string(),
                 })?;
@@ -557,7 +587,8 @@ impl Follower {
                     match read_open_from(&path, from) {
                         Ok((data, end)) => {
                             // Line numbers are unknown mid-file; offsets locate errors.
-                            let _ = for_each_line(&data, 0, from, &mut visit)?;
+                            let first_line = u64::from(from == 0);
+                            let _ = for_each_line(&data, first_line, from, &mut visit)?;
                             end
                         }
                         // Closed since listed: the next poll reads it as closed.

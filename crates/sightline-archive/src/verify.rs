@@ -194,14 +194,17 @@ impl Checker {
             );
         }
         let (mut raw_end, mut stored_end, mut next_line) = (0u64, 0u64, 1u64);
+        // After a block that could not be read, the next one cannot be checked for continuity.
+        let mut after_failed = false;
         let (mut events, mut lines) = (0u64, 0u64);
         let (mut first_ts, mut last_ts) = (u64::MAX, 0u64);
         // Per agent: events, first/last seq, blocks.
         let mut agents: AgentBlocks = BTreeMap::new();
         for (id, block) in index.blocks.iter().enumerate() {
-            if block.raw_offset != raw_end
-                || block.stored_offset != stored_end
-                || block.first_line != next_line
+            if !after_failed
+                && (block.raw_offset != raw_end
+                    || block.stored_offset != stored_end
+                    || block.first_line != next_line)
             {
                 self.problem(
                     &m.index_file,
@@ -215,9 +218,11 @@ impl Checker {
                 Ok(d) => d,
                 Err(e) => {
                     self.problem(&e.file, e.line, e.message);
+                    after_failed = true;
                     continue;
                 }
             };
+            after_failed = false;
             let mut block_events = 0u64;
             let mut visit = |line: &[u8], line_no: u64, _offset: u64| {
                 lines += 1;
@@ -367,6 +372,14 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, ReadError> {
     }
     for segment in archive.segments() {
         c.report.segments += 1;
+        if let Some(why) = &segment.broken {
+            c.problem(
+                &format!("{}{}", segment.stem, crate::segment::MANIFEST_SUFFIX),
+                None,
+                format!("unreadable manifest: {why}"),
+            );
+            continue;
+        }
         match &segment.manifest {
             Some(m) => {
                 if m.compression == crate::Compression::Zstd {

@@ -12,7 +12,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Deserialize;
-use sightline_event::{AgentRef, Event};
+use sightline_event::{AgentRef, Event, EventId};
 use sightline_sink::{Sink, SinkError};
 
 use crate::config::{ArchiveConfig, Compression, FsyncPolicy, LineFormat};
@@ -126,6 +126,17 @@ pub struct ArchiveWriter {
     service_name: String,
     /// Events of segments sealed without a sync (fsync = never) count as durable only then.
     pending_durable: u64,
+    /// The batch whose lines are in the file but whose sync or rotation failed.
+    written_unconfirmed: Option<(EventId, EventId, usize)>,
+    /// Segments whose closing failed; closed again before the next write.
+    unsealed: Vec<String>,
+    /// The newest segment stem: a new one must sort after it even if the clock stepped back.
+    last_stem: Option<String>,
+}
+
+/// What identifies a batch the runner retries: the same events, in the same order.
+fn batch_key(batch: &[Event]) -> Option<(EventId, EventId, usize)> {
+    Some((batch.first()?.id, batch.last()?.id, batch.len()))
 }
 
 impl std::fmt::Debug for ArchiveWriter {
@@ -172,7 +183,7 @@ impl ArchiveWriter {
             Err(fs::TryLockError::Error(e)) => return Err(io_at(&lock_path, e)),
         }
         let counters = Arc::new(Counters::default());
-        let to_compress = recover(&dir, &cfg, &counters)?;
+        let (to_compress, last_stem) = recover(&dir, &cfg, &counters)?;
         let (tx, rx) = mpsc::channel();
         let maintenance = {
             let (dir, cfg, counters) = (dir.clone(), cfg.clone(), counters.clone());
@@ -200,6 +211,9 @@ impl ArchiveWriter {
             service_name: std::env::var("OTEL_SERVICE_NAME")
                 .unwrap_or_else(|_| "sightline".to_owned()),
             pending_durable: 0,
+            written_unconfirmed: None,
+            unsealed: Vec::new(),
+            last_stem,
         })
     }
 
@@ -220,9 +234,19 @@ impl ArchiveWriter {
 
     fn open_segment(&mut self) -> io::Result<&mut Active> {
         let mut t = SystemTime::now();
+        // Names sort by time; if the clock stepped back, continue after the newest segment.
+        if let Some(last) = self.last_stem.as_deref().and_then(segment::parse_stem_time) {
+            if segment::unix_ns(t) <= last {
+                t = SystemTime::UNIX_EPOCH + Duration::from_nanos(last + 1);
+            }
+        }
         let (stem, file) = loop {
             let stem = stem_for(t);
             let path = self.dir.join(format!("{stem}{RAW_SUFFIX}"));
+            if self.dir.join(format!("{stem}{MANIFEST_SUFFIX}")).exists() {
+                t += Duration::from_nanos(1);
+                continue;
+            }
             match OpenOptions::new()
                 .append(true)
                 .create_new(true)
@@ -283,7 +307,16 @@ impl ArchiveWriter {
         Ok(())
     }
 
+    /// Writes a batch, then syncs (by policy) and rotates. A batch whose lines reached the
+    /// file but whose sync or rotation then failed is remembered: when the runner retries it,
+    /// only the sync and rotation are retried, so no line is written twice.
     fn append(&mut self, batch: &[Event]) -> io::Result<()> {
+        let key = batch_key(batch);
+        if self.written_unconfirmed.is_some() && self.written_unconfirmed == key {
+            return self.confirm();
+        }
+        self.written_unconfirmed = None;
+        self.retry_unsealed()?;
         self.encode(batch)?;
         if self.active.is_none() {
             self.open_segment()?;
@@ -330,19 +363,51 @@ impl ArchiveWriter {
         c.bytes_written
             .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
         match self.cfg.fsync {
-            FsyncPolicy::Always => {
-                self.unsynced_events += batch.len() as u64;
-                self.sync()?;
-            }
-            FsyncPolicy::Interval => {
-                self.unsynced_events += batch.len() as u64;
-                if self.last_sync.elapsed() >= Duration::from_millis(self.cfg.fsync_interval_ms) {
-                    self.sync()?;
-                }
+            FsyncPolicy::Always | FsyncPolicy::Interval => {
+                self.unsynced_events += batch.len() as u64
             }
             FsyncPolicy::Never => self.pending_durable += batch.len() as u64,
         }
-        self.maybe_rotate()
+        self.written_unconfirmed = key;
+        self.confirm()
+    }
+
+    /// Syncs (by policy) and rotates after a batch reached the file.
+    fn confirm(&mut self) -> io::Result<()> {
+        let due = match self.cfg.fsync {
+            FsyncPolicy::Always => true,
+            FsyncPolicy::Interval => {
+                self.last_sync.elapsed() >= Duration::from_millis(self.cfg.fsync_interval_ms)
+            }
+            FsyncPolicy::Never => false,
+        };
+        if due && self.unsynced_events > 0 {
+            self.sync()?;
+        }
+        self.maybe_rotate()?;
+        self.written_unconfirmed = None;
+        Ok(())
+    }
+
+    /// Closes segments whose closing failed earlier (their lines are intact on disk): the
+    /// index is rebuilt from the lines, as after a crash.
+    fn retry_unsealed(&mut self) -> io::Result<()> {
+        while let Some(stem) = self.unsealed.last().cloned() {
+            recover_segment(&self.dir, &stem, &self.cfg, &self.counters)
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            self.unsealed.pop();
+            self.queue_closed(stem);
+        }
+        Ok(())
+    }
+
+    fn queue_closed(&self, stem: String) {
+        if let Some(jobs) = &self.jobs {
+            if self.cfg.compression == Compression::Zstd {
+                let _ = jobs.send(Job::Compress(stem));
+            }
+            let _ = jobs.send(Job::Retention);
+        }
     }
 
     fn maybe_rotate(&mut self) -> io::Result<()> {
@@ -389,7 +454,7 @@ impl ArchiveWriter {
             index,
             ..
         } = active;
-        write_sealed(
+        let sealed = write_sealed(
             &self.dir,
             &stem,
             self.cfg.format,
@@ -399,16 +464,16 @@ impl ArchiveWriter {
             false,
             0,
             0,
-        )?;
+        );
+        if let Err(e) = sealed {
+            // The lines are on disk; closing is retried (from them) before the next write.
+            self.unsealed.push(stem);
+            return Err(e);
+        }
         self.counters
             .segments_sealed
             .fetch_add(1, Ordering::Relaxed);
-        if let Some(jobs) = &self.jobs {
-            if self.cfg.compression == Compression::Zstd {
-                let _ = jobs.send(Job::Compress(stem));
-            }
-            let _ = jobs.send(Job::Retention);
-        }
+        self.queue_closed(stem);
         Ok(())
     }
 
@@ -435,6 +500,7 @@ impl Sink for ArchiveWriter {
 
     fn flush(&mut self) -> Result<(), SinkError> {
         let result = (|| {
+            self.retry_unsealed()?;
             if self.unsynced_events > 0 && self.cfg.fsync != FsyncPolicy::Never {
                 self.sync()?;
             }
@@ -447,7 +513,7 @@ impl Sink for ArchiveWriter {
     }
 
     fn shutdown(&mut self) -> Result<(), SinkError> {
-        let result = self.seal();
+        let result = self.seal().and_then(|()| self.retry_unsealed());
         self.stop_maintenance();
         result.map_err(|e| {
             self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
@@ -547,7 +613,7 @@ fn recover(
     dir: &Path,
     cfg: &ArchiveConfig,
     counters: &Counters,
-) -> Result<Vec<String>, ArchiveError> {
+) -> Result<(Vec<String>, Option<String>), ArchiveError> {
     let mut stems: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for entry in fs::read_dir(dir).map_err(|e| io_at(dir, e))? {
         let entry = entry.map_err(|e| io_at(dir, e))?;
@@ -556,6 +622,7 @@ fn recover(
             stems.entry(stem.to_owned()).or_default().push(name);
         }
     }
+    let last_stem = stems.keys().next_back().cloned();
     let mut to_compress = Vec::new();
     let mut changed = false;
     let remove = |name: &str| -> Result<(), ArchiveError> {
@@ -618,7 +685,7 @@ fn recover(
     if changed {
         sync_dir(dir).map_err(|e| io_at(dir, e))?;
     }
-    Ok(to_compress)
+    Ok((to_compress, last_stem))
 }
 
 /// Closes a segment a crash left open: cuts a torn last line, rebuilds the index from the
@@ -642,13 +709,17 @@ fn recover_segment(
     let mut offset = 0u64;
     let mut line = Vec::new();
     let mut invalid = 0u64;
+    // A segment holds one format; the first line says which (the configuration may have
+    // changed since it was written).
+    let mut format = None;
     loop {
         line.clear();
         let n = reader.read_until(b'\n', &mut line).map_err(err)?;
         if n == 0 || line.last() != Some(&b'\n') {
             break;
         }
-        match line_events(cfg_format_of(&line, cfg.format), &line[..n - 1]) {
+        let line_format = *format.get_or_insert(cfg_format_of(&line, cfg.format));
+        match line_events(line_format, &line[..n - 1]) {
             Some(events) => index.add_line(
                 offset,
                 n as u64,
@@ -680,8 +751,9 @@ fn recover_segment(
     }
     counters.invalid_lines.fetch_add(invalid, Ordering::Relaxed);
     let opened = segment::parse_stem_time(stem).unwrap_or(0);
+    let format = format.unwrap_or(cfg.format);
     write_sealed(
-        dir, stem, cfg.format, index, offset, opened, true, torn, invalid,
+        dir, stem, format, index, offset, opened, true, torn, invalid,
     )
     .map_err(err)?;
     counters.segments_recovered.fetch_add(1, Ordering::Relaxed);
@@ -781,20 +853,45 @@ fn apply_retention(dir: &Path, cfg: &ArchiveConfig, counters: &Counters) -> io::
         return Ok(());
     }
     let mut sealed: Vec<(Manifest, u64)> = Vec::new();
-    let mut total = 0u64;
+    let mut open_bytes = Vec::new();
+    let mut unreadable = 0u64;
     for entry in fs::read_dir(dir)? {
         let name = entry?.file_name().to_string_lossy().into_owned();
         if let Some(stem) = name.strip_suffix(MANIFEST_SUFFIX) {
-            let m = Manifest::read(&dir.join(&name))?;
+            // A manifest that cannot be read, or that names files of another segment (or
+            // outside the directory), is left for `verify` to report; retention goes on.
+            let Ok(m) = Manifest::read(&dir.join(&name)) else {
+                unreadable += 1;
+                continue;
+            };
+            let own = |f: &str| f.starts_with(stem) && !f.contains('/') && f != name;
+            if m.segment != stem || !own(&m.file) || !own(&m.index_file) {
+                unreadable += 1;
+                continue;
+            }
             let index_len = fs::metadata(dir.join(&m.index_file)).map_or(0, |md| md.len());
             let size = m.stored_bytes + index_len;
-            total += size;
-            debug_assert_eq!(stem, m.segment);
             sealed.push((m, size));
-        } else if name.ends_with(RAW_SUFFIX) {
-            total += fs::metadata(dir.join(&name)).map_or(0, |md| md.len());
+        } else if let Some(stem) = name.strip_suffix(RAW_SUFFIX) {
+            open_bytes.push((
+                stem.to_owned(),
+                fs::metadata(dir.join(&name)).map_or(0, |md| md.len()),
+            ));
         }
     }
+    if unreadable > 0 {
+        counters
+            .maintenance_errors
+            .fetch_add(unreadable, Ordering::Relaxed);
+    }
+    // Plain data of closed segments is counted through their manifests; only open segments'
+    // files add to that.
+    let mut total: u64 = sealed.iter().map(|(_, size)| size).sum();
+    total += open_bytes
+        .iter()
+        .filter(|(stem, _)| !sealed.iter().any(|(m, _)| &m.segment == stem))
+        .map(|(_, len)| len)
+        .sum::<u64>();
     sealed.sort_by(|a, b| a.0.segment.cmp(&b.0.segment));
     let now = unix_ns(SystemTime::now());
     let max_age_ns = cfg.retention_max_age_secs.saturating_mul(1_000_000_000);
@@ -803,7 +900,7 @@ fn apply_retention(dir: &Path, cfg: &ArchiveConfig, counters: &Counters) -> io::
     let keep_newest = sealed.pop();
     for (m, size) in sealed {
         let too_old =
-            cfg.retention_max_age_secs > 0 && now.saturating_sub(m.last_ts_ns) > max_age_ns;
+            cfg.retention_max_age_secs > 0 && now.saturating_sub(m.sealed_unix_ns) > max_age_ns;
         let too_big = cfg.retention_max_bytes > 0 && total > cfg.retention_max_bytes;
         if !(too_old || too_big) {
             continue;

@@ -387,3 +387,75 @@ fn a_segment_closes_by_age_on_the_flush_that_follows() {
     assert!(archive.segments().iter().all(|s| !s.is_open()));
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_batch_whose_rotation_failed_is_not_written_twice_when_retried() {
+    let dir = scratch("retry");
+    let cfg = ArchiveConfig {
+        segment_max_bytes: 4096,
+        ..small(Compression::None)
+    };
+    let all = events(4, 12);
+    let (a, b) = all.split_at(2);
+    let mut w = ArchiveWriter::open(&dir, cfg).unwrap();
+    w.write(a).unwrap();
+    // Make closing the segment fail: its index cannot be written.
+    let stem = open_segment(&dir)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .trim_end_matches(RAW_SUFFIX)
+        .to_owned();
+    let blocker = dir.join(format!("{stem}.idx.tmp"));
+    fs::create_dir(&blocker).unwrap();
+    // `b` fills the segment: its lines land, then rotation fails and the batch is reported.
+    assert!(w.write(b).is_err());
+    // The runner retries the same batch: nothing is appended again.
+    fs::remove_dir(&blocker).unwrap();
+    w.write(b).unwrap();
+    w.flush().unwrap();
+    drop(w);
+    let (back, _) = read(&dir, &Query::default());
+    assert_eq!(back, all);
+    let report = verify(&dir).unwrap();
+    assert!(report.ok() && report.warnings.is_empty(), "{report:?}");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_unreadable_manifest_is_reported_without_hiding_the_rest() {
+    let dir = scratch("broken-manifest");
+    let cfg = ArchiveConfig {
+        segment_max_bytes: 4096,
+        ..small(Compression::None)
+    };
+    let mut w = ArchiveWriter::open(&dir, cfg).unwrap();
+    for chunk in events(4, 12).chunks(5) {
+        w.write(chunk).unwrap();
+    }
+    drop(w);
+    let mut manifests: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(MANIFEST_SUFFIX))
+        .collect();
+    manifests.sort();
+    assert!(manifests.len() >= 2);
+    fs::write(&manifests[0], b"{ not json").unwrap();
+    let report = verify(&dir).unwrap();
+    assert!(!report.ok());
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.message.contains("unreadable manifest")),
+        "{report:?}"
+    );
+    assert!(report.events > 0, "the other segments are still checked");
+    let err = Archive::open(&dir)
+        .unwrap()
+        .scan(&Query::default(), |_| ControlFlow::Continue(()))
+        .unwrap_err();
+    assert!(err.file.ends_with(MANIFEST_SUFFIX), "{err}");
+    fs::remove_dir_all(&dir).unwrap();
+}

@@ -422,6 +422,10 @@ pub struct Reconstructed {
     diffs_applied: u64,
     first_version: Option<u64>,
     unusable: Vec<(u64, String)>,
+    /// Versions skipped between consecutive diffs: (seq, from, to).
+    version_gaps: Vec<(u64, u64, u64)>,
+    /// Other events with this sequence number (a restarted emitter): the latest is used.
+    earlier_occurrences: usize,
     state: Value,
 }
 
@@ -431,10 +435,18 @@ impl Reconstructed {
             "seq": self.seq,
             "version": self.version,
             "diffs_applied": self.diffs_applied,
-            "complete": self.unusable.is_empty() && self.first_version.is_none_or(|v| v <= 1),
+            "complete": self.complete(),
+            "version_gaps": self.version_gaps.iter().map(|(s, a, b)| json!({"seq": s, "from": a, "to": b})).collect::<Vec<_>>(),
             "unusable_diffs": self.unusable.iter().map(|(s, why)| json!({"seq": s, "reason": why})).collect::<Vec<_>>(),
             "state": self.state,
         })
+    }
+
+    fn complete(&self) -> bool {
+        self.version.is_some()
+            && self.unusable.is_empty()
+            && self.version_gaps.is_empty()
+            && self.first_version.is_none_or(|v| v <= 1)
     }
 
     fn to_text(&self, agent: &AgentRef) -> String {
@@ -452,6 +464,23 @@ impl Reconstructed {
         for (seq, why) in &self.unusable {
             s += &format!("  incomplete: the diff at seq {seq} could not be applied: {why}\n");
         }
+        for (seq, from, to) in &self.version_gaps {
+            s += &format!(
+                "  incomplete: versions {} to {} are not in the archive (before seq {seq})\n",
+                from + 1,
+                to - 1
+            );
+        }
+        if self.version.is_none() {
+            s += &format!("  no state update up to seq {} in the archive\n", self.seq);
+        }
+        if self.earlier_occurrences > 0 {
+            s += &format!(
+                "  seq {} occurs {} times (the agent restarted); this is the latest\n",
+                self.seq,
+                self.earlier_occurrences + 1
+            );
+        }
         s += &serde_json::to_string_pretty(&self.state).unwrap_or_default();
         s.push('\n');
         s
@@ -460,23 +489,36 @@ impl Reconstructed {
 
 /// Applies the state diffs of `events` up to and including sequence number `at`.
 pub fn reconstruct(events: &[Event], at: u64) -> anyhow::Result<Reconstructed> {
-    let Some(stop) = events.iter().position(|e| e.seq == at) else {
+    // After a restart a sequence number can recur: take the latest, and only the diffs of
+    // that run (from the restart before it).
+    let Some(stop) = events.iter().rposition(|e| e.seq == at) else {
         let (lo, hi) = (events[0].seq, events[events.len() - 1].seq);
         anyhow::bail!("seq {at} is not in the archive for this agent (it holds {lo}..{hi})");
     };
+    let run_start = events[..=stop]
+        .windows(2)
+        .rposition(|w| w[1].seq <= w[0].seq)
+        .map_or(0, |i| i + 1);
     let mut r = Reconstructed {
         seq: at,
         version: None,
         diffs_applied: 0,
         first_version: None,
         unusable: Vec::new(),
+        version_gaps: Vec::new(),
+        earlier_occurrences: events[..stop].iter().filter(|e| e.seq == at).count(),
         state: json!({}),
     };
-    for e in &events[..=stop] {
+    for e in &events[run_start..=stop] {
         let sightline_event::Payload::StateUpdate(u) = &e.payload else {
             continue;
         };
         r.first_version.get_or_insert(u.version);
+        if let Some(prev) = r.version {
+            if u.version > prev.saturating_add(1) {
+                r.version_gaps.push((e.seq, prev, u.version));
+            }
+        }
         r.version = Some(u.version);
         let Some(diff) = &u.diff else {
             r.unusable.push((e.seq, "no diff recorded".into()));
@@ -847,25 +889,62 @@ pub fn replay(config: &Config, data_dir: &Path, args: ReplayArgs) -> anyhow::Res
     })?;
     bus.publish_batch(batch.drain(..));
     let reports = assembled.pipeline.shutdown(Duration::from_secs(60));
-    let mut lost = 0;
-    for r in &reports {
-        let s = &r.stats;
-        lost += s.dropped.total() + s.failed.iter().sum::<u64>() + r.undelivered;
-        eprintln!(
-            "replay: {} events read from {}; sink {}: received {}, written {}, dropped {}, failed {}, undelivered {}",
-            render::thousands(read),
-            dir.display(),
-            s.name,
-            render::thousands(s.received),
-            render::thousands(s.written),
-            s.dropped.total(),
-            s.failed.iter().sum::<u64>(),
-            r.undelivered
-        );
-    }
+    eprintln!(
+        "replay: {} events read from {}",
+        render::thousands(read),
+        dir.display()
+    );
+    let lost = pipeline::report_sinks(&reports);
     Ok(if lost == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sightline_event::{Sensitive, StateUpdate};
+
+    fn update(seq: u64, version: u64, ops: Value) -> Event {
+        Event::new(
+            AgentRef::new("A", "a"),
+            seq,
+            StateUpdate {
+                version,
+                diff: Some(Sensitive(ops)),
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn state_is_rebuilt_from_diffs_and_a_missing_version_makes_it_incomplete() {
+        let events = vec![
+            update(1, 1, json!([{"op": "add", "path": "/a/b", "value": 1}])),
+            update(2, 2, json!([{"op": "replace", "path": "/c", "value": "x"}])),
+            update(3, 4, json!([{"op": "remove", "path": "/c"}])),
+        ];
+        let r = reconstruct(&events, 2).unwrap();
+        assert!(r.complete());
+        assert_eq!(r.state, json!({"a": {"b": 1}, "c": "x"}));
+        let r = reconstruct(&events, 3).unwrap();
+        assert!(!r.complete());
+        assert_eq!(r.version_gaps, vec![(3, 2, 4)]);
+        assert_eq!(r.state, json!({"a": {"b": 1}}));
+        assert!(reconstruct(&events, 9).is_err());
+    }
+
+    #[test]
+    fn after_a_restart_the_latest_run_is_used() {
+        let events = vec![
+            update(1, 1, json!([{"op": "add", "path": "/run", "value": 1}])),
+            update(2, 2, json!([{"op": "add", "path": "/old", "value": true}])),
+            update(1, 1, json!([{"op": "add", "path": "/run", "value": 2}])),
+        ];
+        let r = reconstruct(&events, 1).unwrap();
+        assert_eq!(r.earlier_occurrences, 1);
+        assert_eq!(r.state, json!({"run": 2}));
+    }
 }

@@ -22,6 +22,7 @@ use sightline_sink::SinkStats;
 
 use crate::config::{Config, DemoConfig};
 use crate::pipeline::{self, Assembled, Select};
+use crate::render::thousands;
 
 /// Flags of `sightline demo`; each overrides the `[demo]` section of the config.
 #[derive(Debug, clap::Args)]
@@ -258,18 +259,6 @@ fn progress_line(elapsed: Duration, rate: f64, emitted: u64, sinks: &[SinkStats]
         thousands(dropped),
         thousands(failed)
     )
-}
-
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// A short description of a failure for the summary, from the fields the event model marks

@@ -56,6 +56,12 @@ pub struct Converter {
 }
 
 impl Converter {
+    /// A converter continuing each agent's sequence from `last` (what the archive holds), so
+    /// a second ingest of the same agents does not reuse numbers.
+    pub fn continuing(last: HashMap<AgentRef, u64>) -> Self {
+        Self { seq: last }
+    }
+
     /// Converts one input line.
     pub fn line(&mut self, line: &str) -> Result<Converted, String> {
         let value: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
@@ -154,7 +160,7 @@ impl Converter {
                     duration_ns = value.as_f64().map(ms_to_ns);
                     continue;
                 }
-                "error" if !value.is_null() => failed = true,
+                "error" if !value.is_null() && value != "" => failed = true,
                 _ => {}
             }
             // The anchor's `type` (of a schedule) is our `schedule_type`.
@@ -179,9 +185,10 @@ impl Converter {
         event.id = EventId::generate(ts_ns);
         event.duration_ns = duration_ns;
         if failed {
-            event.outcome = Some(Outcome::Error);
+            // Also raises the severity to error.
+            event.set_outcome(Outcome::Error);
         } else if duration_ns.is_some() {
-            event.outcome = Some(Outcome::Ok);
+            event.set_outcome(Outcome::Ok);
         }
         out.events.push(event);
         Ok(())
@@ -229,7 +236,14 @@ pub fn run(config: &Config, data_dir: &Path, args: IngestArgs) -> anyhow::Result
     let bus = Bus::new();
     // Reading a file is not an agent: wait for room rather than drop.
     let assembled = pipeline::assemble(config, data_dir, &bus, Select::AllLossless)?;
-    let mut converter = Converter::default();
+    // Continue sequence numbers from what the archive already holds.
+    let archive_dir = config.archive_dir(data_dir);
+    let last = if config.archive.enabled && archive_dir.is_dir() {
+        sightline_archive::Archive::open(&archive_dir)?.last_seqs()?
+    } else {
+        HashMap::new()
+    };
+    let mut converter = Converter::continuing(last);
     let stdin = std::io::stdin().lock();
     let (mut lines, mut events, mut invalid, mut dropped_keys) = (0u64, 0u64, 0u64, 0u64);
     let mut unknown: BTreeMap<String, u64> = BTreeMap::new();
@@ -285,20 +299,7 @@ pub fn run(config: &Config, data_dir: &Path, args: IngestArgs) -> anyhow::Result
                 .join(", ")
         );
     }
-    let mut lost = 0;
-    for r in &reports {
-        let s = &r.stats;
-        lost += s.dropped.total() + s.failed.iter().sum::<u64>() + r.undelivered;
-        eprintln!(
-            "  sink {:<16} received {:>10}  written {:>10}  dropped {}  failed {}  undelivered {}",
-            s.name,
-            render::thousands(s.received),
-            render::thousands(s.written),
-            s.dropped.total(),
-            s.failed.iter().sum::<u64>(),
-            r.undelivered
-        );
-    }
+    let lost = pipeline::report_sinks(&reports);
     if let Some((dir, _)) = &assembled.archive {
         eprintln!("  archive: {}", dir.display());
     }

@@ -6,10 +6,12 @@ use anyhow::Context;
 use sightline_archive::{ArchiveStatsHandle, ArchiveWriter};
 use sightline_bus::Bus;
 use sightline_sink::{
-    MemoryHandle, MemorySink, OverflowPolicy, Pipeline, RunnerConfig, Sink, TallyHandle, TallySink,
+    MemoryHandle, MemorySink, OverflowPolicy, Pipeline, RunnerConfig, ShutdownReport, Sink,
+    TallyHandle, TallySink,
 };
 
 use crate::config::Config;
+use crate::render::thousands;
 
 /// The sinks of this build, by the name their `[sinks.<name>]` table has.
 pub const SINK_NAMES: [&str; 3] = ["tally", "recent_failures", "archive"];
@@ -99,4 +101,25 @@ pub fn assemble(
     // Sinks naming the same policy share one redaction stage.
     out.pipeline.add_group(specs)?;
     Ok(out)
+}
+
+/// Prints one line per sink of a finished pipeline to stderr; returns the events lost
+/// (dropped, failed or undelivered) across them.
+pub fn report_sinks(reports: &[ShutdownReport]) -> u64 {
+    let mut lost = 0;
+    for r in reports {
+        let s = &r.stats;
+        let failed: u64 = s.failed.iter().sum();
+        lost += s.dropped.total() + failed + r.undelivered;
+        eprintln!(
+            "  sink {:<16} received {:>10}  written {:>10}  dropped {}  failed {}  undelivered {}",
+            s.name,
+            thousands(s.received),
+            thousands(s.written),
+            s.dropped.total(),
+            failed,
+            r.undelivered
+        );
+    }
+    lost
 }
