@@ -88,6 +88,21 @@ pub enum McpState {
     Closed,
 }
 
+impl McpState {
+    /// The name used in the JSON form and as a metric label.
+    pub const fn name(self) -> &'static str {
+        match self {
+            McpState::Connecting => "connecting",
+            McpState::Authenticating => "authenticating",
+            McpState::Connected => "connected",
+            McpState::Discovering => "discovering",
+            McpState::Ready => "ready",
+            McpState::Failed => "failed",
+            McpState::Closed => "closed",
+        }
+    }
+}
+
 impl Classify for ScheduleType {
     const SENSITIVE: bool = false;
 }

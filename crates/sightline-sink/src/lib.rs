@@ -41,6 +41,7 @@ pub use config::{ConfigError, OverflowPolicy, RunnerConfig};
 pub use memory::{MemoryHandle, MemorySink};
 pub use runner::{
     FailReason, Pipeline, ShutdownReport, SinkHandle, SinkSpec, SinkState, SinkStats, SpawnError,
+    StatsView,
 };
 pub use tally::{Tally, TallyHandle, TallySink};
 

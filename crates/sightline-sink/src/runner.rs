@@ -13,7 +13,7 @@ use sightline_event::Event;
 use sightline_redact::{PolicyError, Redactor};
 use smol_str::SmolStr;
 
-use crate::stage::Stage;
+use crate::stage::{Stage, StageView};
 use crate::{ConfigError, RunnerConfig, Sink};
 
 /// Why events handed to a sink were not delivered.
@@ -304,6 +304,31 @@ impl SinkHandle {
 
     /// Counters at this moment.
     pub fn stats(&self) -> SinkStats {
+        self.view().stats()
+    }
+
+    /// A handle that reads this sink's counters from any thread, for as long as it is kept.
+    pub(crate) fn view(&self) -> SinkView {
+        SinkView {
+            name: self.name.clone(),
+            policy: self.policy.clone(),
+            counters: self.counters.clone(),
+            probe: self.probe.clone(),
+        }
+    }
+}
+
+/// Reads one sink's counters from any thread.
+#[derive(Clone)]
+pub(crate) struct SinkView {
+    name: SmolStr,
+    policy: SmolStr,
+    counters: Arc<Counters>,
+    probe: Probe,
+}
+
+impl SinkView {
+    pub(crate) fn stats(&self) -> SinkStats {
         let c = &self.counters;
         let sub = self.probe.stats();
         SinkStats {
@@ -330,7 +355,9 @@ impl SinkHandle {
             redactions: Vec::new(),
         }
     }
+}
 
+impl SinkHandle {
     /// Asks the worker to write what is queued and flush the sink; waits up to `timeout`.
     pub fn flush(&self, timeout: Duration) -> Result<(), String> {
         let (tx, rx) = flume::bounded(1);
@@ -602,6 +629,27 @@ pub struct Pipeline {
     bus: Bus,
     policies: BTreeMap<String, Arc<Redactor>>,
     stages: Vec<Stage>,
+    views: Arc<Mutex<Vec<StageView>>>,
+}
+
+/// Reads every sink's counters from any thread (see [`Pipeline::stats_view`]).
+#[derive(Clone, Default)]
+pub struct StatsView(Arc<Mutex<Vec<StageView>>>);
+
+impl std::fmt::Debug for StatsView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatsView").finish_non_exhaustive()
+    }
+}
+
+impl StatsView {
+    /// Every sink's counters now, as [`Pipeline::stats`] gives them.
+    pub fn stats(&self) -> Vec<SinkStats> {
+        self.0
+            .lock()
+            .map(|stages| stages.iter().flat_map(StageView::stats).collect())
+            .unwrap_or_default()
+    }
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -628,6 +676,7 @@ impl Pipeline {
             bus,
             policies,
             stages: Vec::new(),
+            views: Arc::default(),
         }
     }
 
@@ -673,7 +722,11 @@ impl Pipeline {
         }
         for (policy, group) in groups {
             let redactor = self.policies[&policy].clone();
-            self.stages.push(Stage::spawn(&self.bus, redactor, group)?);
+            let stage = Stage::spawn(&self.bus, redactor, group)?;
+            if let Ok(mut views) = self.views.lock() {
+                views.push(stage.view());
+            }
+            self.stages.push(stage);
         }
         Ok(())
     }
@@ -681,6 +734,12 @@ impl Pipeline {
     /// Every sink's counters (drops at its policy stage included in `dropped`).
     pub fn stats(&self) -> Vec<SinkStats> {
         self.stages.iter().flat_map(Stage::stats).collect()
+    }
+
+    /// A cloneable, thread-safe reader of every sink's counters — those added so far and
+    /// later — that stays valid after shutdown (a metrics endpoint holds one).
+    pub fn stats_view(&self) -> StatsView {
+        StatsView(self.views.clone())
     }
 
     /// Moves everything queued at the stages into the sinks and flushes every sink, each within

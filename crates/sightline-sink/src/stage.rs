@@ -16,7 +16,7 @@ use sightline_event::{Event, KindSet, Severity};
 use sightline_redact::Redactor;
 use smol_str::SmolStr;
 
-use crate::runner::{ShutdownReport, SinkHandle, SinkSpec, SinkStats, SpawnError};
+use crate::runner::{ShutdownReport, SinkHandle, SinkSpec, SinkStats, SinkView, SpawnError};
 use crate::OverflowPolicy;
 
 #[derive(Default)]
@@ -37,6 +37,42 @@ pub(crate) struct Stage {
     counters: Arc<Counters>,
     control: flume::Sender<Control>,
     thread: Option<thread::JoinHandle<()>>,
+}
+
+/// Reads a stage's sinks' counters, with the stage's share, from any thread.
+#[derive(Clone)]
+pub(crate) struct StageView {
+    sinks: Vec<SinkView>,
+    probe: Probe,
+    counters: Arc<Counters>,
+}
+
+impl StageView {
+    pub(crate) fn stats(&self) -> Vec<SinkStats> {
+        self.sinks
+            .iter()
+            .map(|s| self.decorate(s.stats()))
+            .collect()
+    }
+
+    /// A sink's stats with its stage's share: redaction counts, and drops at the stage's queue
+    /// (an event the stage could not take never reached any of its sinks).
+    fn decorate(&self, mut s: SinkStats) -> SinkStats {
+        let stage = self.probe.stats();
+        s.dropped = DropCounts(std::array::from_fn(|i| s.dropped.0[i] + stage.dropped.0[i]));
+        s.events_redacted = self.counters.events_redacted.load(Ordering::Relaxed);
+        s.redactions = self
+            .counters
+            .redactions
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .map(|((r, a), n)| (r.clone(), a.clone(), *n))
+                    .collect()
+            })
+            .unwrap_or_default();
+        s
+    }
 }
 
 impl Stage {
@@ -120,30 +156,16 @@ impl Stage {
         })
     }
 
-    /// A sink's stats with its stage's share: redaction counts, and drops at the stage's queue
-    /// (an event the stage could not take never reached any of its sinks).
-    fn decorate(&self, mut s: SinkStats) -> SinkStats {
-        let stage = self.probe.stats();
-        s.dropped = DropCounts(std::array::from_fn(|i| s.dropped.0[i] + stage.dropped.0[i]));
-        s.events_redacted = self.counters.events_redacted.load(Ordering::Relaxed);
-        s.redactions = self
-            .counters
-            .redactions
-            .lock()
-            .map(|m| {
-                m.iter()
-                    .map(|((r, a), n)| (r.clone(), a.clone(), *n))
-                    .collect()
-            })
-            .unwrap_or_default();
-        s
+    pub(crate) fn view(&self) -> StageView {
+        StageView {
+            sinks: self.sinks.iter().map(SinkHandle::view).collect(),
+            probe: self.probe.clone(),
+            counters: self.counters.clone(),
+        }
     }
 
     pub(crate) fn stats(&self) -> Vec<SinkStats> {
-        self.sinks
-            .iter()
-            .map(|s| self.decorate(s.stats()))
-            .collect()
+        self.view().stats()
     }
 
     pub(crate) fn flush(&self, timeout: Duration) -> Vec<(String, String)> {
@@ -180,6 +202,7 @@ impl Stage {
             self.probe.stats().queued as u64
         };
         let remaining = deadline.saturating_duration_since(Instant::now());
+        let view = self.view();
         let sinks = std::mem::take(&mut self.sinks);
         let handles: Vec<_> = sinks
             .into_iter()
@@ -191,7 +214,7 @@ impl Stage {
             .map(|mut r| {
                 r.undelivered += stuck_at_stage;
                 r.finished &= stopped;
-                r.stats = self.decorate(r.stats);
+                r.stats = view.decorate(r.stats);
                 r
             })
             .collect()

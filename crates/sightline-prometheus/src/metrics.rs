@@ -1,0 +1,360 @@
+//! Events to metrics: the families the Prometheus sink keeps, and how each event updates them.
+//! Labels come only from bounded sets (agent class, method, callback, fiber, server, tool,
+//! model, outcome, state), never from instance names, ids, URLs or users; and every labelled
+//! family is capped by the [cardinality guard](crate::guard).
+
+use prometheus::core::{AtomicU64, GenericCounter};
+use prometheus::{
+    exponential_buckets, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
+use sightline_event::{AgentRef, Event, Outcome, Payload};
+use sightline_sink::{Sink, SinkError};
+
+use crate::guard::Guarded;
+
+type Counters = Guarded<IntCounterVec>;
+type Gauges = Guarded<IntGaugeVec>;
+type Histograms = Guarded<HistogramVec>;
+
+/// Latency buckets, in seconds: 1 ms to 60 s.
+const LATENCY: [f64; 14] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+/// Schedule lateness buckets, in seconds: 10 ms to 10 min.
+const LATENESS: [f64; 10] = [0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 600.0];
+
+fn outcome(o: Option<Outcome>, default: &'static str) -> &'static str {
+    o.map_or(default, |o| o.name())
+}
+
+fn secs(ns: Option<u64>) -> Option<f64> {
+    ns.map(|n| n as f64 / 1e9)
+}
+
+/// Every event-derived family. Build with [`EventMetrics::new`]; feed with
+/// [`EventMetrics::record`] (or run it as a [`Sink`]).
+pub struct EventMetrics {
+    events: Counters,
+    rpc_calls: Counters,
+    rpc_duration: Histograms,
+    schedule_executions: Counters,
+    schedule_retries: Counters,
+    schedule_retries_exhausted: Counters,
+    schedule_lateness: Histograms,
+    schedule_missed_runs: Counters,
+    schedule_duration: Histograms,
+    fiber_runs: Counters,
+    fiber_recoveries: Counters,
+    mcp_connections: Counters,
+    mcp_connect_failures: Counters,
+    mcp_tools_discovered: Gauges,
+    state_updates: Counters,
+    state_rejected: Counters,
+    state_size: Histograms,
+    tool_calls: Counters,
+    tool_duration: Histograms,
+    model_calls: Counters,
+    model_tokens: Counters,
+    model_duration: Histograms,
+    approvals: Counters,
+    connections_open: Gauges,
+    agents_active: Gauges,
+    agents_hibernated: Gauges,
+    queue_jobs: Counters,
+    workflows: Counters,
+    /// Per agent: hibernated or not, for the agent gauges; bounded by `max_tracked_agents`.
+    agents: rustc_hash::FxHashMap<AgentRef, bool>,
+    max_agents: usize,
+    untracked_agents: GenericCounter<AtomicU64>,
+}
+
+impl std::fmt::Debug for EventMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventMetrics")
+            .field("agents", &self.agents.len())
+            .finish_non_exhaustive()
+    }
+}
+
+macro_rules! counter {
+    ($reg:expr, $cap:expr, $ov:expr, $name:literal, $help:literal, [$($l:literal),+]) => {{
+        let labels = [$($l),+];
+        Guarded::register(
+            $reg,
+            IntCounterVec::new(Opts::new($name, $help), &labels)?,
+            labels.len(),
+            $cap,
+            $ov,
+        )?
+    }};
+}
+
+macro_rules! gauge {
+    ($reg:expr, $cap:expr, $ov:expr, $name:literal, $help:literal, [$($l:literal),+]) => {{
+        let labels = [$($l),+];
+        Guarded::register(
+            $reg,
+            IntGaugeVec::new(Opts::new($name, $help), &labels)?,
+            labels.len(),
+            $cap,
+            $ov,
+        )?
+    }};
+}
+
+macro_rules! histogram {
+    ($reg:expr, $cap:expr, $ov:expr, $name:literal, $help:literal, $buckets:expr, [$($l:literal),+]) => {{
+        let labels = [$($l),+];
+        Guarded::register(
+            $reg,
+            HistogramVec::new(HistogramOpts::new($name, $help).buckets($buckets), &labels)?,
+            labels.len(),
+            $cap,
+            $ov,
+        )?
+    }};
+}
+
+impl EventMetrics {
+    /// Registers every family in `registry`, each capped at `max_series` series; agent gauges
+    /// track at most `max_agents` agents (more are counted in
+    /// `sightline_agents_untracked_total`).
+    pub fn new(
+        registry: &Registry,
+        max_series: usize,
+        max_agents: usize,
+    ) -> prometheus::Result<Self> {
+        let ov = IntCounterVec::new(
+            Opts::new(
+                "sightline_metric_series_overflow_total",
+                "Updates folded into a metric's __overflow__ series because it reached its series cap.",
+            ),
+            &["metric"],
+        )?;
+        registry.register(Box::new(ov.clone()))?;
+        let untracked = GenericCounter::new(
+            "sightline_agents_untracked_total",
+            "Agents seen after the agent gauges reached their tracking limit (not counted in them).",
+        )?;
+        registry.register(Box::new(untracked.clone()))?;
+        let (r, c, o) = (registry, max_series, &ov);
+        Ok(Self {
+            events: counter!(r, c, o, "sightline_events_total", "Events seen, by agent class and family.", ["agent_class", "family"]),
+            rpc_calls: counter!(r, c, o, "sightline_rpc_calls_total", "RPC calls handled, by agent class, method and outcome.", ["agent_class", "method", "outcome"]),
+            rpc_duration: histogram!(r, c, o, "sightline_rpc_duration_seconds", "RPC call latency.", LATENCY.to_vec(), ["agent_class", "method"]),
+            schedule_executions: counter!(r, c, o, "sightline_schedule_executions_total", "Scheduled callback runs that ended, by agent class, callback and outcome (error: retries exhausted).", ["agent_class", "callback", "outcome"]),
+            schedule_retries: counter!(r, c, o, "sightline_schedule_retries_total", "Retries of scheduled callbacks after a failed attempt.", ["agent_class", "callback"]),
+            schedule_retries_exhausted: counter!(r, c, o, "sightline_schedule_retries_exhausted_total", "Scheduled callbacks that failed every attempt (schedule:error).", ["agent_class", "callback"]),
+            schedule_lateness: histogram!(r, c, o, "sightline_schedule_lateness_seconds", "How late scheduled callbacks started.", LATENESS.to_vec(), ["agent_class"]),
+            schedule_missed_runs: counter!(r, c, o, "sightline_schedule_missed_runs_total", "Cron runs that should have fired while the agent was down.", ["agent_class", "callback"]),
+            schedule_duration: histogram!(r, c, o, "sightline_schedule_duration_seconds", "Scheduled callback run time, retries included.", LATENCY.to_vec(), ["agent_class", "callback"]),
+            fiber_runs: counter!(r, c, o, "sightline_fiber_runs_total", "Fiber runs that ended, by outcome (ok, error, interrupted).", ["agent_class", "fiber", "outcome"]),
+            fiber_recoveries: counter!(r, c, o, "sightline_fiber_recoveries_total", "Fiber recoveries after eviction, by outcome (handled, failed, skipped).", ["agent_class", "fiber", "outcome"]),
+            mcp_connections: counter!(r, c, o, "sightline_mcp_connections_total", "MCP connection attempts, by server and the state they reached.", ["agent_class", "server", "state"]),
+            mcp_connect_failures: counter!(r, c, o, "sightline_mcp_connect_failures_total", "MCP connection attempts that failed.", ["agent_class", "server"]),
+            mcp_tools_discovered: gauge!(r, c, o, "sightline_mcp_tools_discovered", "Tools the last discovery on each server found.", ["agent_class", "server"]),
+            state_updates: counter!(r, c, o, "sightline_state_updates_total", "State updates persisted.", ["agent_class"]),
+            state_rejected: counter!(r, c, o, "sightline_state_rejected_total", "State updates rejected (invalid, or over the size limit).", ["agent_class"]),
+            state_size: histogram!(r, c, o, "sightline_state_size_bytes", "Agent state size after an update.", exponential_buckets(256.0, 4.0, 10)?, ["agent_class"]),
+            tool_calls: counter!(r, c, o, "sightline_tool_calls_total", "Tool calls, by tool and outcome.", ["agent_class", "tool", "outcome"]),
+            tool_duration: histogram!(r, c, o, "sightline_tool_call_duration_seconds", "Tool call latency.", LATENCY.to_vec(), ["agent_class", "tool"]),
+            model_calls: counter!(r, c, o, "sightline_model_calls_total", "Model calls, by model and outcome.", ["agent_class", "model", "outcome"]),
+            model_tokens: counter!(r, c, o, "sightline_model_tokens_total", "Model tokens, by model and direction (input, output).", ["agent_class", "model", "direction"]),
+            model_duration: histogram!(r, c, o, "sightline_model_call_duration_seconds", "Model call latency.", LATENCY.to_vec(), ["agent_class", "model"]),
+            approvals: counter!(r, c, o, "sightline_approvals_total", "Human approvals, by outcome (requested, granted, denied, expired).", ["agent_class", "outcome"]),
+            connections_open: gauge!(r, c, o, "sightline_connections_open", "Client connections (WebSockets) open.", ["agent_class"]),
+            agents_active: gauge!(r, c, o, "sightline_agents_active", "Agents in memory (seen and not hibernated).", ["agent_class"]),
+            agents_hibernated: gauge!(r, c, o, "sightline_agents_hibernated", "Agents hibernated (state kept, memory released).", ["agent_class"]),
+            queue_jobs: counter!(r, c, o, "sightline_queue_jobs_total", "Queued jobs that ended, by outcome.", ["agent_class", "callback", "outcome"]),
+            workflows: counter!(r, c, o, "sightline_workflows_total", "Workflows that ended, by outcome.", ["agent_class", "workflow", "outcome"]),
+            agents: rustc_hash::FxHashMap::default(),
+            max_agents,
+            untracked_agents: untracked,
+        })
+    }
+
+    /// Updates the families an event touches.
+    pub fn record(&mut self, e: &Event) {
+        let class = e.agent.class.as_str();
+        let kind = e.kind();
+        self.events.get([class, kind.family().name(), ""]).inc();
+        self.track_agent(e);
+        match &e.payload {
+            Payload::Rpc(p) => self.rpc(class, &p.method, e),
+            Payload::RpcError(p) => self.rpc(class, &p.method, e),
+            Payload::ScheduleExecute(p) => {
+                self.schedule_lateness
+                    .get([class, "", ""])
+                    .observe(p.lateness_ms as f64 / 1e3);
+            }
+            Payload::ScheduleComplete(p) => {
+                self.schedule_executions
+                    .get([class, &p.callback, "ok"])
+                    .inc();
+                if let Some(s) = secs(e.duration_ns) {
+                    self.schedule_duration
+                        .get([class, &p.callback, ""])
+                        .observe(s);
+                }
+            }
+            Payload::ScheduleRetry(p) => self.schedule_retries.get([class, &p.callback, ""]).inc(),
+            Payload::ScheduleError(p) => {
+                self.schedule_executions
+                    .get([class, &p.callback, "error"])
+                    .inc();
+                self.schedule_retries_exhausted
+                    .get([class, &p.callback, ""])
+                    .inc();
+                if let Some(s) = secs(e.duration_ns) {
+                    self.schedule_duration
+                        .get([class, &p.callback, ""])
+                        .observe(s);
+                }
+            }
+            Payload::ScheduleMissed(p) => self
+                .schedule_missed_runs
+                .get([class, &p.callback, ""])
+                .inc_by(u64::from(p.missed_runs)),
+            Payload::FiberRunCompleted(p) => {
+                self.fiber_runs.get([class, &p.fiber_name, "ok"]).inc()
+            }
+            Payload::FiberRunFailed(p) => {
+                self.fiber_runs.get([class, &p.fiber_name, "error"]).inc()
+            }
+            Payload::FiberRunInterrupted(p) => self
+                .fiber_runs
+                .get([class, &p.fiber_name, "interrupted"])
+                .inc(),
+            Payload::FiberRecoveryHandled(p) => self
+                .fiber_recoveries
+                .get([class, &p.fiber_name, "handled"])
+                .inc(),
+            Payload::FiberRecoveryFailed(p) => self
+                .fiber_recoveries
+                .get([class, &p.fiber_name, "failed"])
+                .inc(),
+            Payload::FiberRecoverySkipped(p) => self
+                .fiber_recoveries
+                .get([class, &p.fiber_name, "skipped"])
+                .inc(),
+            Payload::McpClientConnect(p) => {
+                let state = p.state.name();
+                self.mcp_connections
+                    .get([class, &p.server_name, state])
+                    .inc();
+                if e.outcome.is_some_and(Outcome::is_failure) || p.error.is_some() {
+                    self.mcp_connect_failures
+                        .get([class, &p.server_name, ""])
+                        .inc();
+                }
+            }
+            Payload::McpClientDiscover(p) => {
+                if let Some(n) = p.count {
+                    self.mcp_tools_discovered
+                        .get([class, &p.server_name, ""])
+                        .set(i64::from(n));
+                }
+            }
+            Payload::StateUpdate(p) => {
+                self.state_updates.get([class, "", ""]).inc();
+                self.state_size
+                    .get([class, "", ""])
+                    .observe(p.size_bytes as f64);
+            }
+            Payload::StateRejected(_) => self.state_rejected.get([class, "", ""]).inc(),
+            Payload::ToolCall(p) => {
+                self.tool_calls
+                    .get([class, &p.tool_name, outcome(e.outcome, "ok")])
+                    .inc();
+                if let Some(s) = secs(e.duration_ns) {
+                    self.tool_duration.get([class, &p.tool_name, ""]).observe(s);
+                }
+            }
+            Payload::ModelCall(p) => {
+                self.model_calls
+                    .get([class, &p.model, outcome(e.outcome, "ok")])
+                    .inc();
+                self.model_tokens
+                    .get([class, &p.model, "input"])
+                    .inc_by(p.input_tokens);
+                self.model_tokens
+                    .get([class, &p.model, "output"])
+                    .inc_by(p.output_tokens);
+                if let Some(s) = secs(e.duration_ns) {
+                    self.model_duration.get([class, &p.model, ""]).observe(s);
+                }
+            }
+            Payload::ApprovalRequested(_) => self.approvals.get([class, "requested", ""]).inc(),
+            Payload::ApprovalGranted(_) => self.approvals.get([class, "granted", ""]).inc(),
+            Payload::ApprovalDenied(_) => self.approvals.get([class, "denied", ""]).inc(),
+            Payload::ApprovalExpired(_) => self.approvals.get([class, "expired", ""]).inc(),
+            Payload::Connect(_) => self.connections_open.get([class, "", ""]).inc(),
+            Payload::Disconnect(_) => self.connections_open.get([class, "", ""]).dec(),
+            Payload::QueueComplete(p) => self.queue_jobs.get([class, &p.callback, "ok"]).inc(),
+            Payload::QueueError(p) => self.queue_jobs.get([class, &p.callback, "error"]).inc(),
+            Payload::WorkflowComplete(p) => {
+                let name = p.workflow_name.as_deref().unwrap_or("");
+                self.workflows.get([class, name, "ok"]).inc()
+            }
+            Payload::WorkflowError(p) => {
+                let name = p.workflow_name.as_deref().unwrap_or("");
+                self.workflows.get([class, name, "error"]).inc()
+            }
+            _ => {}
+        }
+    }
+
+    fn rpc(&mut self, class: &str, method: &str, e: &Event) {
+        let default = if e.kind() == sightline_event::Kind::RpcError {
+            "error"
+        } else {
+            "ok"
+        };
+        self.rpc_calls
+            .get([class, method, outcome(e.outcome, default)])
+            .inc();
+        if let Some(s) = secs(e.duration_ns) {
+            self.rpc_duration.get([class, method, ""]).observe(s);
+        }
+    }
+
+    /// The agent gauges: an agent counts as active from its first event until it hibernates,
+    /// and again when it wakes.
+    fn track_agent(&mut self, e: &Event) {
+        let hibernate = matches!(e.payload, Payload::AgentHibernate(_));
+        let class = e.agent.class.as_str();
+        let full = self.agents.len() >= self.max_agents;
+        match self.agents.get_mut(&e.agent) {
+            Some(hibernated) => {
+                if hibernate && !*hibernated {
+                    *hibernated = true;
+                    self.agents_active.get([class, "", ""]).dec();
+                    self.agents_hibernated.get([class, "", ""]).inc();
+                } else if !hibernate && *hibernated {
+                    *hibernated = false;
+                    self.agents_hibernated.get([class, "", ""]).dec();
+                    self.agents_active.get([class, "", ""]).inc();
+                }
+            }
+            None if full => self.untracked_agents.inc(),
+            None => {
+                self.agents.insert(e.agent.clone(), hibernate);
+                let gauge = if hibernate {
+                    &mut self.agents_hibernated
+                } else {
+                    &mut self.agents_active
+                };
+                gauge.get([class, "", ""]).inc();
+            }
+        }
+    }
+}
+
+impl Sink for EventMetrics {
+    fn write(&mut self, batch: &[Event]) -> Result<(), SinkError> {
+        for e in batch {
+            self.record(e);
+        }
+        Ok(())
+    }
+}
