@@ -18,6 +18,9 @@ fn replay_backfills_a_sink_from_the_archive() {
         "5000",
         "--data-dir",
         data_dir,
+        // Any free port: the default 9464 may be taken on a shared machine.
+        "--metrics-addr",
+        "127.0.0.1:0",
     ])
     .unwrap();
     assert!(

@@ -20,6 +20,9 @@ fn the_demo_runs_on_embedded_defaults_and_loses_nothing() {
         "4000",
         "--data-dir",
         data_dir,
+        // Any free port: the default 9464 may be taken on a shared machine.
+        "--metrics-addr",
+        "127.0.0.1:0",
     ])
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -243,6 +243,23 @@ macro_rules! define_events {
                 })
             }
 
+            /// A typed payload from some of its fields, the others at their defaults: what a
+            /// consumer that reads only safe fields (metrics) makes of a redacted payload whose
+            /// sensitive fields were dropped.
+            pub fn from_partial_json(
+                kind: Kind,
+                fields: &serde_json::Map<String, serde_json::Value>,
+            ) -> Result<Payload, serde_json::Error> {
+                let mut merged = match Payload::default_for(kind).to_json() {
+                    serde_json::Value::Object(m) => m,
+                    _ => serde_json::Map::new(),
+                };
+                for (k, v) in fields {
+                    merged.insert(k.clone(), v.clone());
+                }
+                Payload::from_json(kind, serde_json::Value::Object(merged))
+            }
+
             /// A payload of the given kind with every field at its default (empty names,
             /// zero counts): for tests and examples.
             pub fn default_for(kind: Kind) -> Payload {

@@ -4,7 +4,7 @@
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{GaugeVec, IntCounterVec, IntGaugeVec, Opts};
+use prometheus::{CounterVec, GaugeVec, IntCounterVec, IntGaugeVec, Opts};
 use sightline_bus::DropReason;
 use sightline_sink::{FailReason, SinkState, StatsView};
 
@@ -27,7 +27,7 @@ struct Families {
     failed: IntCounterVec,
     retries: IntCounterVec,
     write_errors: IntCounterVec,
-    write_seconds: GaugeVec,
+    write_seconds: CounterVec,
     write_max_seconds: GaugeVec,
     queue_depth: IntGaugeVec,
     queue_capacity: IntGaugeVec,
@@ -53,7 +53,7 @@ impl Families {
             failed: c("sightline_sink_events_failed_total", "Events handed to a sink but not delivered, by reason (error, panic, sink_dead, shutdown_timeout).", &["sink", "reason"])?,
             retries: c("sightline_sink_retries_total", "Retries of batches that failed with a transient error.", &["sink"])?,
             write_errors: c("sightline_sink_export_errors_total", "Sink writes (exports) that returned an error.", &["sink"])?,
-            write_seconds: f("sightline_sink_export_seconds_total", "Time spent in sink writes (exports).", &["sink"])?,
+            write_seconds: CounterVec::new(Opts::new("sightline_sink_export_seconds_total", "Time spent in sink writes (exports)."), &["sink"])?,
             write_max_seconds: f("sightline_sink_export_max_seconds", "The longest single sink write (export).", &["sink"])?,
             queue_depth: g("sightline_sink_queue_depth", "Events waiting in a sink's queue.", &["sink"])?,
             queue_capacity: g("sightline_sink_queue_capacity", "Capacity of a sink's queue, in events.", &["sink"])?,
@@ -125,7 +125,7 @@ impl Collector for HealthCollector {
                 .inc_by(s.write_errors);
             f.write_seconds
                 .with_label_values(&[sink])
-                .set(s.write_nanos as f64 / 1e9);
+                .inc_by(s.write_nanos as f64 / 1e9);
             f.write_max_seconds
                 .with_label_values(&[sink])
                 .set(s.write_max_nanos as f64 / 1e9);

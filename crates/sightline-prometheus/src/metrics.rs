@@ -179,7 +179,20 @@ impl EventMetrics {
         let kind = e.kind();
         self.events.get([class, kind.family().name(), ""]).inc();
         self.track_agent(e);
-        match &e.payload {
+        // A redacted payload whose sensitive fields were dropped arrives as JSON; the safe
+        // fields metrics read are still there.
+        let retyped;
+        let payload = match &e.payload {
+            Payload::Raw(raw) => match Payload::from_partial_json(raw.kind, &raw.fields) {
+                Ok(p) => {
+                    retyped = p;
+                    &retyped
+                }
+                Err(_) => return,
+            },
+            typed => typed,
+        };
+        match payload {
             Payload::Rpc(p) => self.rpc(class, &p.method, e),
             Payload::RpcError(p) => self.rpc(class, &p.method, e),
             Payload::ScheduleExecute(p) => {

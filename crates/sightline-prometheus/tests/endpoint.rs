@@ -67,3 +67,38 @@ fn a_taken_port_is_a_clear_error() {
         "{text}"
     );
 }
+
+#[test]
+fn redacted_events_still_count_by_their_safe_fields() {
+    use sightline_event::{Payload, RawPayload, ScheduleError};
+    let registry = Registry::new();
+    let mut m = EventMetrics::new(&registry, 100, 100).unwrap();
+    // The metrics policy drops the sensitive `error`, so the payload arrives as JSON.
+    let full = ScheduleError {
+        callback: "sendDigest".into(),
+        id: "s1".into(),
+        error: "smtp down".into(),
+        attempts: 3,
+        error_type: None,
+    };
+    let mut fields = match Payload::from(full).to_json() {
+        serde_json::Value::Object(m) => m,
+        _ => unreachable!(),
+    };
+    fields.remove("error");
+    let mut e = Event::new(
+        AgentRef::new("Reminder", "r-1"),
+        1,
+        ScheduleError::default(),
+    );
+    e.payload = Payload::Raw(RawPayload {
+        kind: sightline_event::Kind::ScheduleError,
+        fields,
+    });
+    m.record(&e);
+    let text = sightline_prometheus::render_text(&registry);
+    assert!(
+        text.contains("sightline_schedule_retries_exhausted_total{agent_class=\"Reminder\",callback=\"sendDigest\"} 1"),
+        "{text}"
+    );
+}

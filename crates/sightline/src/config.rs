@@ -19,6 +19,8 @@ pub struct Config {
     pub sinks: SinksConfig,
     /// The JSONL archive.
     pub archive: sightline_archive::ArchiveConfig,
+    /// The Prometheus metrics and their `/metrics` endpoint.
+    pub prometheus: sightline_prometheus::PrometheusConfig,
     /// Redaction policies by name; each replaces the built-in policy of the same name
     /// (`default`, `archive`, `otlp`, `metrics`, `none`) or adds a new one.
     pub policies: BTreeMap<String, PolicyConfig>,
@@ -68,6 +70,8 @@ pub struct SinksConfig {
     pub recent_failures: RunnerConfig,
     /// Writes the archive (settings in `[archive]`).
     pub archive: RunnerConfig,
+    /// Keeps the Prometheus metrics (settings in `[prometheus]`).
+    pub prometheus: RunnerConfig,
 }
 
 impl Default for SinksConfig {
@@ -91,6 +95,13 @@ impl Default for SinksConfig {
                 flush_interval_ms: 200,
                 max_retries: 10,
                 shutdown_timeout_ms: 10_000,
+                ..RunnerConfig::default()
+            },
+            prometheus: RunnerConfig {
+                policy: "metrics".into(),
+                queue_capacity: 65536,
+                batch_max_events: 4096,
+                flush_interval_ms: 200,
                 ..RunnerConfig::default()
             },
         }
@@ -133,6 +144,10 @@ impl Config {
             d.failure_ratio
         );
         self.archive.validate()?;
+        anyhow::ensure!(
+            self.prometheus.max_series_per_metric > 0,
+            "prometheus.max_series_per_metric: must be at least 1"
+        );
         let policies = self.redactors()?;
         for (name, sink) in self.sinks() {
             sink.subscribe_options(name)
@@ -156,11 +171,12 @@ impl Config {
     }
 
     /// `(name, runner settings)` of every sink.
-    pub fn sinks(&self) -> [(&'static str, &RunnerConfig); 3] {
+    pub fn sinks(&self) -> [(&'static str, &RunnerConfig); 4] {
         [
             ("tally", &self.sinks.tally),
             ("recent_failures", &self.sinks.recent_failures),
             ("archive", &self.sinks.archive),
+            ("prometheus", &self.sinks.prometheus),
         ]
     }
 

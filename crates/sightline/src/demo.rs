@@ -39,6 +39,12 @@ pub struct DemoArgs {
     /// Seed of the scenario generator.
     #[arg(long)]
     seed: Option<u64>,
+    /// Where `/metrics` listens (overrides `[prometheus] listen_addr`; port 0 picks one).
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<String>,
+    /// Keep serving `/metrics` this long after the fleet stops, so a scraper sees the end.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    serve_after_secs: u64,
 }
 
 pub fn run(mut config: Config, args: DemoArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
@@ -56,7 +62,25 @@ pub fn run(mut config: Config, args: DemoArgs, data_dir: &Path) -> anyhow::Resul
         tally,
         failures,
         archive,
+        metrics,
     } = pipeline::assemble(&config, data_dir, &bus, Select::All)?;
+    let server = match metrics {
+        Some(registry) => {
+            let addr = args
+                .metrics_addr
+                .clone()
+                .unwrap_or_else(|| config.prometheus.listen_addr.clone());
+            let token = config
+                .prometheus
+                .bearer_token_env
+                .as_deref()
+                .and_then(|var| std::env::var(var).ok());
+            let server = sightline_prometheus::MetricsServer::start(&addr, registry, token)?;
+            eprintln!("metrics: http://{}/metrics", server.local_addr());
+            Some(server)
+        }
+        None => None,
+    };
     let tally = tally.context("the demo needs its tally sink")?;
     let failures = failures.context("the demo needs its recent_failures sink")?;
     // The clock calibrates on first use; do it before the fleet starts.
@@ -105,7 +129,20 @@ pub fn run(mut config: Config, args: DemoArgs, data_dir: &Path) -> anyhow::Resul
             .map_err(|_| anyhow::anyhow!("a fleet thread panicked"))?;
     }
     let elapsed = start.elapsed();
+    if let Some(server) = &server {
+        if args.serve_after_secs > 0 {
+            // Let the sinks catch up, then keep the final numbers up for scrapers.
+            pipeline.flush(Duration::from_secs(5));
+            eprintln!(
+                "fleet stopped; serving http://{}/metrics for {} s more",
+                server.local_addr(),
+                args.serve_after_secs
+            );
+            thread::sleep(Duration::from_secs(args.serve_after_secs));
+        }
+    }
     let reports = pipeline.shutdown(Duration::from_secs(10));
+    drop(server);
     let t = tally.snapshot();
     let sinks: Vec<SinkStats> = reports.iter().map(|r| r.stats.clone()).collect();
     let undelivered: u64 = reports.iter().map(|r| r.undelivered).sum();

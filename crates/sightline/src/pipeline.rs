@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::render::thousands;
 
 /// The sinks of this build, by the name their `[sinks.<name>]` table has.
-pub const SINK_NAMES: [&str; 3] = ["tally", "recent_failures", "archive"];
+pub const SINK_NAMES: [&str; 4] = ["tally", "recent_failures", "archive", "prometheus"];
 
 /// A running pipeline and handles on what its sinks hold.
 pub struct Assembled {
@@ -26,6 +26,9 @@ pub struct Assembled {
     pub failures: Option<MemoryHandle>,
     /// The archive's directory and counters, when it runs.
     pub archive: Option<(PathBuf, ArchiveStatsHandle)>,
+    /// The metrics registry (event metrics and pipeline health), when the Prometheus sink
+    /// runs; serve it with [`sightline_prometheus::MetricsServer`].
+    pub metrics: Option<prometheus::Registry>,
 }
 
 /// Which sinks to run.
@@ -54,7 +57,17 @@ pub fn assemble(
         );
     }
     let wanted = |name: &str| match select {
-        Select::All | Select::AllLossless => name != "archive" || config.archive.enabled,
+        Select::All => match name {
+            "archive" => config.archive.enabled,
+            "prometheus" => config.prometheus.enabled,
+            _ => true,
+        },
+        // Reading a file: metrics of a one-off run are not worth an endpoint.
+        Select::AllLossless => match name {
+            "archive" => config.archive.enabled,
+            "prometheus" => false,
+            _ => true,
+        },
         Select::Only(only) => only == name,
     };
     let runner = |cfg: &RunnerConfig| match select {
@@ -72,6 +85,7 @@ pub fn assemble(
         tally: None,
         failures: None,
         archive: None,
+        metrics: None,
     };
     if wanted("tally") {
         let (sink, handle) = TallySink::new();
@@ -98,8 +112,27 @@ pub fn assemble(
             runner(&config.sinks.archive),
         ));
     }
+    if wanted("prometheus") {
+        let registry = prometheus::Registry::new();
+        let p = &config.prometheus;
+        let metrics = sightline_prometheus::EventMetrics::new(
+            &registry,
+            p.max_series_per_metric,
+            p.max_tracked_agents,
+        )?;
+        specs.push((
+            "prometheus".into(),
+            Box::new(metrics),
+            runner(&config.sinks.prometheus),
+        ));
+        out.metrics = Some(registry);
+    }
     // Sinks naming the same policy share one redaction stage.
     out.pipeline.add_group(specs)?;
+    if let Some(registry) = &out.metrics {
+        let health = sightline_prometheus::HealthCollector::new(out.pipeline.stats_view())?;
+        registry.register(Box::new(health))?;
+    }
     Ok(out)
 }
 
