@@ -148,7 +148,8 @@ def dashboard(uid, title, panels):
 
 
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
+    import sys
+    here = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
     for uid, (title, panels) in DASHBOARDS.items():
         with open(os.path.join(here, uid + ".json"), "w") as f:
             json.dump(dashboard(uid, title, panels), f, indent=2)

@@ -8,6 +8,8 @@
 //! assert!(out.status.success());
 //! ```
 
+pub mod real;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
