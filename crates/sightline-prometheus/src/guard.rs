@@ -48,7 +48,7 @@ impl hashbrown::Equivalent<Key> for KeyRef<'_> {
 /// Byte equality without a `memcmp` call: label values are short, and the call costs more
 /// than the comparison (it was 40% of a cache hit).
 #[inline]
-fn eq_short(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn eq_short(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

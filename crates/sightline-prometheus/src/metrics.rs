@@ -7,8 +7,12 @@ use prometheus::core::{AtomicU64, GenericCounter};
 use prometheus::{
     exponential_buckets, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
-use sightline_event::{AgentRef, Event, Outcome, Payload};
+use std::hash::{Hash, Hasher};
+
+use prometheus::{Histogram, IntCounter};
+use sightline_event::{AgentRef, Event, Kind, Outcome, Payload};
 use sightline_sink::{Sink, SinkError};
+use smol_str::SmolStr;
 
 use crate::guard::Guarded;
 
@@ -62,6 +66,11 @@ pub struct EventMetrics {
     agents_hibernated: Gauges,
     queue_jobs: Counters,
     workflows: Counters,
+    /// Handles of the hot operations (RPC, tool and model calls), resolved once per
+    /// (kind, outcome, class, name): one lookup per event instead of one per family.
+    bundles: hashbrown::HashMap<BundleKey, usize, rustc_hash::FxBuildHasher>,
+    bundle_handles: Vec<Bundle>,
+    max_bundles: usize,
     /// Per agent: hibernated or not, for the agent gauges; bounded by `max_tracked_agents`.
     agents: rustc_hash::FxHashMap<AgentRef, bool>,
     max_agents: usize,
@@ -167,6 +176,9 @@ impl EventMetrics {
             agents_hibernated: gauge!(r, c, o, "sightline_agents_hibernated", "Agents hibernated (state kept, memory released).", ["agent_class"]),
             queue_jobs: counter!(r, c, o, "sightline_queue_jobs_total", "Queued jobs that ended, by outcome.", ["agent_class", "callback", "outcome"]),
             workflows: counter!(r, c, o, "sightline_workflows_total", "Workflows that ended, by outcome.", ["agent_class", "workflow", "outcome"]),
+            bundles: hashbrown::HashMap::default(),
+            bundle_handles: Vec::new(),
+            max_bundles: max_series.saturating_mul(4),
             agents: rustc_hash::FxHashMap::default(),
             max_agents,
             untracked_agents: untracked,
@@ -175,6 +187,9 @@ impl EventMetrics {
 
     /// Updates the families an event touches.
     pub fn record(&mut self, e: &Event) {
+        if self.record_hot(e) {
+            return;
+        }
         let class = e.agent.class.as_str();
         let kind = e.kind();
         self.events.get([class, kind.family().name(), ""]).inc();
@@ -317,6 +332,72 @@ impl EventMetrics {
         }
     }
 
+    /// RPC, tool and model calls through their bundle: `false` for other events.
+    #[inline]
+    fn record_hot(&mut self, e: &Event) -> bool {
+        let (name, default) = match &e.payload {
+            Payload::Rpc(p) => (p.method.as_str(), "ok"),
+            Payload::RpcError(p) => (p.method.as_str(), "error"),
+            Payload::ToolCall(p) => (p.tool_name.as_str(), "ok"),
+            Payload::ModelCall(p) => (p.model.as_str(), "ok"),
+            _ => return false,
+        };
+        let outcome_name = outcome(e.outcome, default);
+        let tag = ((e.kind().index() as u16) << 8) | e.outcome.map_or(0xff, |o| o as u16);
+        let class = e.agent.class.as_str();
+        let key = BundleRef { tag, class, name };
+        let i = match self.bundles.get(&key) {
+            Some(&i) => i,
+            None => {
+                let kind = e.kind();
+                let family = kind.family().name();
+                let (calls, latency) = match kind {
+                    Kind::ToolCall => (&mut self.tool_calls, &mut self.tool_duration),
+                    Kind::ModelCall => (&mut self.model_calls, &mut self.model_duration),
+                    _ => (&mut self.rpc_calls, &mut self.rpc_duration),
+                };
+                let bundle = Bundle {
+                    events: self.events.get([class, family, ""]).clone(),
+                    calls: calls.get([class, name, outcome_name]).clone(),
+                    latency: latency.get([class, name, ""]).clone(),
+                };
+                if self.bundle_handles.len() >= self.max_bundles {
+                    // Past the limit, stay correct without caching (memory stays bounded).
+                    bundle.apply(e);
+                    self.model_tokens(e);
+                    self.track_agent(e);
+                    return true;
+                }
+                self.bundles.insert(
+                    BundleKey {
+                        tag,
+                        class: SmolStr::new(class),
+                        name: SmolStr::new(name),
+                    },
+                    self.bundle_handles.len(),
+                );
+                self.bundle_handles.push(bundle);
+                self.bundle_handles.len() - 1
+            }
+        };
+        self.bundle_handles[i].apply(e);
+        self.model_tokens(e);
+        self.track_agent(e);
+        true
+    }
+
+    fn model_tokens(&mut self, e: &Event) {
+        if let Payload::ModelCall(p) = &e.payload {
+            let class = e.agent.class.as_str();
+            self.model_tokens
+                .get([class, &p.model, "input"])
+                .inc_by(p.input_tokens);
+            self.model_tokens
+                .get([class, &p.model, "output"])
+                .inc_by(p.output_tokens);
+        }
+    }
+
     fn rpc(&mut self, class: &str, method: &str, e: &Event) {
         let default = if e.kind() == sightline_event::Kind::RpcError {
             "error"
@@ -360,6 +441,61 @@ impl EventMetrics {
                 gauge.get([class, "", ""]).inc();
             }
         }
+    }
+}
+
+/// The handles one hot event updates.
+struct Bundle {
+    events: IntCounter,
+    calls: IntCounter,
+    latency: Histogram,
+}
+
+impl Bundle {
+    #[inline]
+    fn apply(&self, e: &Event) {
+        self.events.inc();
+        self.calls.inc();
+        if let Some(s) = secs(e.duration_ns) {
+            self.latency.observe(s);
+        }
+    }
+}
+
+#[derive(PartialEq, Eq)]
+struct BundleKey {
+    tag: u16,
+    class: SmolStr,
+    name: SmolStr,
+}
+
+struct BundleRef<'a> {
+    tag: u16,
+    class: &'a str,
+    name: &'a str,
+}
+
+impl Hash for BundleKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.tag.hash(h);
+        self.class.as_str().hash(h);
+        self.name.as_str().hash(h);
+    }
+}
+
+impl Hash for BundleRef<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.tag.hash(h);
+        self.class.hash(h);
+        self.name.hash(h);
+    }
+}
+
+impl hashbrown::Equivalent<BundleKey> for BundleRef<'_> {
+    fn equivalent(&self, k: &BundleKey) -> bool {
+        self.tag == k.tag
+            && crate::guard::eq_short(self.class.as_bytes(), k.class.as_bytes())
+            && crate::guard::eq_short(self.name.as_bytes(), k.name.as_bytes())
     }
 }
 

@@ -102,3 +102,41 @@ fn redacted_events_still_count_by_their_safe_fields() {
         "{text}"
     );
 }
+
+#[test]
+fn the_cached_path_and_the_redacted_path_count_alike() {
+    use sightline_event::{Payload, RawPayload};
+    let registry = Registry::new();
+    let mut m = EventMetrics::new(&registry, 100, 100).unwrap();
+    let typed = Event::new(
+        AgentRef::new("Support", "t"),
+        1,
+        Rpc {
+            method: "refund".into(),
+            ..Default::default()
+        },
+    )
+    .with_outcome(Outcome::Timeout)
+    .with_duration_ns(2_000_000);
+    let mut raw = typed.clone();
+    let fields = match typed.payload.to_json() {
+        serde_json::Value::Object(f) => f,
+        _ => unreachable!(),
+    };
+    raw.payload = Payload::Raw(RawPayload {
+        kind: sightline_event::Kind::Rpc,
+        fields,
+    });
+    for e in [&typed, &raw, &typed] {
+        m.record(e);
+    }
+    let text = sightline_prometheus::render_text(&registry);
+    for line in [
+        "sightline_rpc_calls_total{agent_class=\"Support\",method=\"refund\",outcome=\"timeout\"} 3",
+        "sightline_rpc_duration_seconds_count{agent_class=\"Support\",method=\"refund\"} 3",
+        "sightline_events_total{agent_class=\"Support\",family=\"rpc\"} 3",
+        "sightline_agents_active{agent_class=\"Support\"} 1",
+    ] {
+        assert!(text.contains(line), "no {line} in\n{text}");
+    }
+}
