@@ -67,7 +67,7 @@ pub enum PrometheusError {
 /// The registry's metrics in the 0.0.4 text format.
 pub fn render_text(registry: &prometheus::Registry) -> String {
     use prometheus::Encoder;
-    let mut buf = Vec::new();
+    let mut buf = Vec::with_capacity(1 << 20);
     let _ = prometheus::TextEncoder::new().encode(&registry.gather(), &mut buf);
-    String::from_utf8_lossy(&buf).into_owned()
+    String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }

@@ -356,10 +356,13 @@ impl EventMetrics {
                     Kind::ModelCall => (&mut self.model_calls, &mut self.model_duration),
                     _ => (&mut self.rpc_calls, &mut self.rpc_duration),
                 };
+                // The latency series exists once an event brings a duration.
                 let bundle = Bundle {
                     events: self.events.get([class, family, ""]).clone(),
                     calls: calls.get([class, name, outcome_name]).clone(),
-                    latency: latency.get([class, name, ""]).clone(),
+                    latency: e
+                        .duration_ns
+                        .map(|_| latency.get([class, name, ""]).clone()),
                 };
                 if self.bundle_handles.len() >= self.max_bundles {
                     // Past the limit, stay correct without caching (memory stays bounded).
@@ -380,6 +383,14 @@ impl EventMetrics {
                 self.bundle_handles.len() - 1
             }
         };
+        if e.duration_ns.is_some() && self.bundle_handles[i].latency.is_none() {
+            let latency = match e.kind() {
+                Kind::ToolCall => &mut self.tool_duration,
+                Kind::ModelCall => &mut self.model_duration,
+                _ => &mut self.rpc_duration,
+            };
+            self.bundle_handles[i].latency = Some(latency.get([class, name, ""]).clone());
+        }
         self.bundle_handles[i].apply(e);
         self.model_tokens(e);
         self.track_agent(e);
@@ -448,7 +459,7 @@ impl EventMetrics {
 struct Bundle {
     events: IntCounter,
     calls: IntCounter,
-    latency: Histogram,
+    latency: Option<Histogram>,
 }
 
 impl Bundle {
@@ -456,8 +467,8 @@ impl Bundle {
     fn apply(&self, e: &Event) {
         self.events.inc();
         self.calls.inc();
-        if let Some(s) = secs(e.duration_ns) {
-            self.latency.observe(s);
+        if let (Some(s), Some(h)) = (secs(e.duration_ns), &self.latency) {
+            h.observe(s);
         }
     }
 }

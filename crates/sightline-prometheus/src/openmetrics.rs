@@ -57,7 +57,7 @@ fn labels(pairs: &[LabelPair], extra: Option<(&str, &str)>, out: &mut String) {
 
 /// Renders gathered families in the OpenMetrics text format.
 pub fn encode(families: &[MetricFamily]) -> String {
-    let mut out = String::with_capacity(64 * 1024);
+    let mut out = String::with_capacity(1 << 20);
     for mf in families {
         let name = mf.name();
         let (kind, base) = match mf.get_field_type() {

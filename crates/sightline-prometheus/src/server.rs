@@ -143,7 +143,7 @@ async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
             .into_response();
     }
     let encoder = TextEncoder::new();
-    let mut body = Vec::with_capacity(64 * 1024);
+    let mut body = Vec::with_capacity(1 << 20);
     match encoder.encode(&families, &mut body) {
         Ok(()) => (
             [(header::CONTENT_TYPE, encoder.format_type().to_owned())],
