@@ -895,11 +895,7 @@ pub fn replay(config: &Config, data_dir: &Path, args: ReplayArgs) -> anyhow::Res
         dir.display()
     );
     let lost = pipeline::report_sinks(&reports);
-    Ok(if lost == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(pipeline::exit_code(lost))
 }
 
 #[cfg(test)]

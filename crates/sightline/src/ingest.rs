@@ -306,11 +306,7 @@ pub fn run(config: &Config, data_dir: &Path, args: IngestArgs) -> anyhow::Result
     if let Some(f) = failure {
         anyhow::bail!(f);
     }
-    Ok(if lost == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(pipeline::exit_code(lost))
 }
 
 #[cfg(test)]

@@ -156,3 +156,12 @@ pub fn report_sinks(reports: &[ShutdownReport]) -> u64 {
     }
     lost
 }
+
+/// Success when nothing was lost, 1 otherwise.
+pub fn exit_code(lost: u64) -> std::process::ExitCode {
+    if lost == 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::from(1)
+    }
+}
