@@ -145,6 +145,11 @@ impl<V: LabelledVec> Guarded<V> {
         &self.handles[self.handles.len() - 1]
     }
 
+    /// Updates folded into the overflow series so far.
+    pub fn folds(&self) -> u64 {
+        self.folds.get()
+    }
+
     /// Series created (not counting the overflow series).
     pub fn series(&self) -> usize {
         self.handles.len()

@@ -210,7 +210,8 @@ impl EventMetrics {
         match payload {
             Payload::Rpc(p) => self.rpc(class, &p.method, e),
             Payload::RpcError(p) => self.rpc(class, &p.method, e),
-            Payload::ScheduleExecute(p) => {
+            // Retries repeat the first attempt's lateness: observe it once per run.
+            Payload::ScheduleExecute(p) if p.attempt <= 1 => {
                 self.schedule_lateness
                     .get([class, "", ""])
                     .observe(p.lateness_ms as f64 / 1e3);
@@ -276,7 +277,10 @@ impl EventMetrics {
                         .inc();
                 }
             }
-            Payload::McpClientDiscover(p) => {
+            // Prompts and resources are discovered too; the gauge is about tools.
+            Payload::McpClientDiscover(p)
+                if p.capability.as_deref().is_none_or(|c| c == "tools") =>
+            {
                 if let Some(n) = p.count {
                     self.mcp_tools_discovered
                         .get([class, &p.server_name, ""])
@@ -328,6 +332,10 @@ impl EventMetrics {
                 let name = p.workflow_name.as_deref().unwrap_or("");
                 self.workflows.get([class, name, "error"]).inc()
             }
+            Payload::WorkflowTerminated(p) => {
+                let name = p.workflow_name.as_deref().unwrap_or("");
+                self.workflows.get([class, name, "terminated"]).inc()
+            }
             _ => {}
         }
     }
@@ -357,6 +365,7 @@ impl EventMetrics {
                     _ => (&mut self.rpc_calls, &mut self.rpc_duration),
                 };
                 // The latency series exists once an event brings a duration.
+                let folds_before = calls.folds() + latency.folds() + self.events.folds();
                 let bundle = Bundle {
                     events: self.events.get([class, family, ""]).clone(),
                     calls: calls.get([class, name, outcome_name]).clone(),
@@ -364,7 +373,10 @@ impl EventMetrics {
                         .duration_ns
                         .map(|_| latency.get([class, name, ""]).clone()),
                 };
-                if self.bundle_handles.len() >= self.max_bundles {
+                let folded = calls.folds() + latency.folds() + self.events.folds() > folds_before;
+                // A bundle holding an __overflow__ handle is not cached: every later update
+                // must go through the guard, which counts the fold.
+                if folded || self.bundle_handles.len() >= self.max_bundles {
                     // Past the limit, stay correct without caching (memory stays bounded).
                     bundle.apply(e);
                     self.model_tokens(e);
@@ -424,10 +436,21 @@ impl EventMetrics {
     }
 
     /// The agent gauges: an agent counts as active from its first event until it hibernates,
-    /// and again when it wakes.
+    /// and again when it wakes; `destroy` removes it.
     fn track_agent(&mut self, e: &Event) {
         let hibernate = matches!(e.payload, Payload::AgentHibernate(_));
         let class = e.agent.class.as_str();
+        if matches!(e.payload, Payload::Destroy(_)) {
+            if let Some(hibernated) = self.agents.remove(&e.agent) {
+                let gauge = if hibernated {
+                    &mut self.agents_hibernated
+                } else {
+                    &mut self.agents_active
+                };
+                gauge.get([class, "", ""]).dec();
+            }
+            return;
+        }
         let full = self.agents.len() >= self.max_agents;
         match self.agents.get_mut(&e.agent) {
             Some(hibernated) => {

@@ -70,11 +70,16 @@ pub fn run(mut config: Config, args: DemoArgs, data_dir: &Path) -> anyhow::Resul
                 .metrics_addr
                 .clone()
                 .unwrap_or_else(|| config.prometheus.listen_addr.clone());
-            let token = config
-                .prometheus
-                .bearer_token_env
-                .as_deref()
-                .and_then(|var| std::env::var(var).ok());
+            // A configured token that is missing must not silently turn auth off.
+            let token = match config.prometheus.bearer_token_env.as_deref() {
+                Some(var) => match std::env::var(var) {
+                    Ok(t) if !t.is_empty() => Some(t),
+                    _ => anyhow::bail!(
+                        "prometheus.bearer_token_env names ${var}, which is unset or empty: set it, or remove the key to serve /metrics without auth"
+                    ),
+                },
+                None => None,
+            };
             let server = sightline_prometheus::MetricsServer::start(&addr, registry, token)?;
             eprintln!("metrics: http://{}/metrics", server.local_addr());
             Some(server)
