@@ -147,6 +147,7 @@ pub fn run(mut config: Config, args: DemoArgs, data_dir: &Path) -> anyhow::Resul
         }
     }
     let reports = pipeline.shutdown(Duration::from_secs(10));
+    let metrics_addr = server.as_ref().map(|s| s.local_addr());
     drop(server);
     let t = tally.snapshot();
     let sinks: Vec<SinkStats> = reports.iter().map(|r| r.stats.clone()).collect();
@@ -259,6 +260,11 @@ pub fn run(mut config: Config, args: DemoArgs, data_dir: &Path) -> anyhow::Resul
     )
     .with_context(|| format!("cannot write {}", summary_path.display()))?;
     out += &format!("\nSummary as JSON: {}\n", summary_path.display());
+    if let Some(addr) = metrics_addr {
+        out += &format!(
+            "\nMetrics: served at http://{addr}/metrics while the fleet ran (--serve-after-secs N keeps them up after it;\n  config/prometheus.yml scrapes 127.0.0.1:9464 with the alert rules in config/alerts/, dashboards/ has the Grafana dashboards)\n"
+        );
+    }
     if let Some((dir, stats)) = &archive {
         let a = stats.snapshot();
         out += &format!(
