@@ -13,7 +13,7 @@ use sightline_event::{AgentRef, Event};
 use crate::config::LineFormat;
 use crate::reader::{for_each_line, Archive, ReadError, SealedSegment};
 use crate::segment::{Manifest, RAW_SUFFIX};
-use crate::writer::line_events;
+use crate::writer::{line_events, line_format_of};
 
 /// One thing wrong, and where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -328,11 +328,7 @@ impl Checker {
         };
         let complete = memchr::memrchr(b'\n', &data).map_or(0, |i| i + 1);
         let mut visit = |line: &[u8], line_no: u64, _offset: u64| {
-            let format = if line.starts_with(b"{\"resourceLogs\"") {
-                LineFormat::OtlpJson
-            } else {
-                LineFormat::Jsonl
-            };
+            let format = line_format_of(line, LineFormat::Jsonl);
             self.line(&name, format, line, line_no);
             Ok::<_, ReadError>(ControlFlow::Continue(()))
         };

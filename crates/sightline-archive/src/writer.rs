@@ -718,7 +718,7 @@ fn recover_segment(
         if n == 0 || line.last() != Some(&b'\n') {
             break;
         }
-        let line_format = *format.get_or_insert(cfg_format_of(&line, cfg.format));
+        let line_format = *format.get_or_insert(line_format_of(&line, cfg.format));
         match line_events(line_format, &line[..n - 1]) {
             Some(events) => index.add_line(
                 offset,
@@ -763,7 +763,7 @@ fn recover_segment(
 
 /// The format of a recovered line: a segment holds one format, but a directory may have been
 /// written with the other; a line starting `{"resourceLogs"` is OTLP.
-fn cfg_format_of(line: &[u8], configured: LineFormat) -> LineFormat {
+pub(crate) fn line_format_of(line: &[u8], configured: LineFormat) -> LineFormat {
     if line.starts_with(b"{\"resourceLogs\"") {
         LineFormat::OtlpJson
     } else if line.starts_with(b"{\"v\"") {
