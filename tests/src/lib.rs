@@ -8,6 +8,7 @@
 //! assert!(out.status.success());
 //! ```
 
+pub mod otlp;
 pub mod real;
 
 use std::path::{Path, PathBuf};
