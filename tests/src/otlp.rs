@@ -36,6 +36,8 @@ fn ctx(own: u64, parent: Option<u64>) -> TraceContext {
 
 struct Builder {
     agent: AgentRef,
+    /// Event ids are `id_base | seq`.
+    id_base: u128,
     seq: u64,
     out: Vec<Event>,
 }
@@ -56,7 +58,7 @@ impl Builder {
             .unwrap_or_else(|e| panic!("scenario payload of {}: {e}", kind.name()));
         self.seq += 1;
         let mut e = Event::new(self.agent.clone(), self.seq, payload);
-        e.id = EventId(0x0190_0000_0000_7000_8000_0000_0000_0000 | u128::from(self.seq));
+        e.id = EventId(self.id_base | u128::from(self.seq));
         e.ts_ns = T0 + self.seq * 1_000_000;
         if let Some(t) = trace {
             e.set_trace(t);
@@ -74,6 +76,7 @@ pub fn request_trace() -> Vec<Event> {
     use serde_json::json;
     let mut b = Builder {
         agent: AgentRef::new("ResearchAgent", "user-42"),
+        id_base: 0x0190_0000_0000_7000_8000_0000_0000_0000,
         seq: 0,
         out: Vec::new(),
     };
@@ -200,6 +203,7 @@ pub fn request_trace() -> Vec<Event> {
 pub fn every_kind() -> Vec<Event> {
     let mut b = Builder {
         agent: AgentRef::new("EveryKind", "all-1"),
+        id_base: 0x0190_0000_0000_7000_8000_0001_0000_0000,
         seq: 0,
         out: Vec::new(),
     };

@@ -894,7 +894,7 @@ pub fn replay(config: &Config, data_dir: &Path, args: ReplayArgs) -> anyhow::Res
         render::thousands(read),
         dir.display()
     );
-    let lost = pipeline::report_sinks(&reports);
+    let lost = pipeline::report_sinks(&reports) + pipeline::report_otlp(assembled.otlp.as_ref());
     Ok(pipeline::exit_code(lost))
 }
 

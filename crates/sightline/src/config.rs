@@ -21,6 +21,8 @@ pub struct Config {
     pub archive: sightline_archive::ArchiveConfig,
     /// The Prometheus metrics and their `/metrics` endpoint.
     pub prometheus: sightline_prometheus::PrometheusConfig,
+    /// OTLP export (spans and log records to a collector).
+    pub otlp: sightline_otlp::OtlpConfig,
     /// Redaction policies by name; each replaces the built-in policy of the same name
     /// (`default`, `archive`, `otlp`, `metrics`, `none`) or adds a new one.
     pub policies: BTreeMap<String, PolicyConfig>,
@@ -72,6 +74,8 @@ pub struct SinksConfig {
     pub archive: RunnerConfig,
     /// Keeps the Prometheus metrics (settings in `[prometheus]`).
     pub prometheus: RunnerConfig,
+    /// Exports over OTLP (settings in `[otlp]`).
+    pub otlp: RunnerConfig,
 }
 
 impl Default for SinksConfig {
@@ -102,6 +106,15 @@ impl Default for SinksConfig {
                 queue_capacity: 65536,
                 batch_max_events: 4096,
                 flush_interval_ms: 200,
+                ..RunnerConfig::default()
+            },
+            otlp: RunnerConfig {
+                policy: "otlp".into(),
+                queue_capacity: 65536,
+                batch_max_events: 4096,
+                flush_interval_ms: 200,
+                max_retries: 5,
+                shutdown_timeout_ms: 10_000,
                 ..RunnerConfig::default()
             },
         }
@@ -148,6 +161,11 @@ impl Config {
             self.prometheus.max_series_per_metric > 0,
             "prometheus.max_series_per_metric: must be at least 1"
         );
+        if self.otlp.enabled {
+            self.otlp
+                .resolve(&sightline_otlp::config::ProcessEnv)
+                .map_err(|e| anyhow::anyhow!("otlp.{e}"))?;
+        }
         let policies = self.redactors()?;
         for (name, sink) in self.sinks() {
             sink.subscribe_options(name)
@@ -171,12 +189,13 @@ impl Config {
     }
 
     /// `(name, runner settings)` of every sink.
-    pub fn sinks(&self) -> [(&'static str, &RunnerConfig); 4] {
+    pub fn sinks(&self) -> [(&'static str, &RunnerConfig); 5] {
         [
             ("tally", &self.sinks.tally),
             ("recent_failures", &self.sinks.recent_failures),
             ("archive", &self.sinks.archive),
             ("prometheus", &self.sinks.prometheus),
+            ("otlp", &self.sinks.otlp),
         ]
     }
 

@@ -45,6 +45,19 @@ pub struct DemoArgs {
     /// Keep serving `/metrics` this long after the fleet stops, so a scraper sees the end.
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     serve_after_secs: u64,
+    /// Export over OTLP to this collector while the fleet runs (turns `[otlp]` on and sets
+    /// its endpoint), e.g. http://127.0.0.1:4317.
+    #[arg(long, value_name = "URL")]
+    otlp: Option<String>,
+    /// The OTLP protocol with `--otlp` (default: `[otlp] protocol`, then
+    /// OTEL_EXPORTER_OTLP_PROTOCOL, then grpc).
+    #[arg(long, value_name = "grpc|http/protobuf", value_parser = parse_protocol)]
+    otlp_protocol: Option<sightline_otlp::Protocol>,
+}
+
+fn parse_protocol(v: &str) -> Result<sightline_otlp::Protocol, String> {
+    sightline_otlp::Protocol::from_env_value(v)
+        .ok_or_else(|| format!("{v:?} is not grpc or http/protobuf"))
 }
 
 pub fn run(mut config: Config, args: DemoArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
@@ -53,6 +66,13 @@ pub fn run(mut config: Config, args: DemoArgs, data_dir: &Path) -> anyhow::Resul
     d.agents = args.agents.unwrap_or(d.agents);
     d.rate_per_sec = args.rate.unwrap_or(d.rate_per_sec);
     d.seed = args.seed.unwrap_or(d.seed);
+    if let Some(url) = &args.otlp {
+        config.otlp.enabled = true;
+        config.otlp.endpoint = Some(url.clone());
+    }
+    if let Some(p) = args.otlp_protocol {
+        config.otlp.protocol = Some(p);
+    }
     config.validate()?;
     let demo = config.demo.clone();
 
@@ -63,7 +83,12 @@ pub fn run(mut config: Config, args: DemoArgs, data_dir: &Path) -> anyhow::Resul
         failures,
         archive,
         metrics,
+        otlp,
     } = pipeline::assemble(&config, data_dir, &bus, Select::All)?;
+    if otlp.is_some() {
+        let r = config.otlp.resolve(&sightline_otlp::config::ProcessEnv)?;
+        eprintln!("otlp: exporting to {} ({:?})", r.logs.url, r.protocol);
+    }
     let server = match metrics {
         Some(registry) => {
             let addr = args
@@ -215,6 +240,22 @@ pub fn run(mut config: Config, args: DemoArgs, data_dir: &Path) -> anyhow::Resul
             thousands(s.events_redacted)
         );
     }
+    if let Some(h) = &otlp {
+        let o = h.stats();
+        out += &format!(
+            "\nOTLP export: {} events delivered ({} spans, {} log records, {} requests); lost: {} rejected, {} given up, {} left at shutdown, {} too big for the buffer; {} retries{}\n",
+            thousands(o.delivered),
+            thousands(o.spans_exported),
+            thousands(o.log_records_exported),
+            thousands(o.requests_ok),
+            thousands(o.rejected),
+            thousands(o.gave_up),
+            thousands(o.dropped_shutdown),
+            thousands(o.dropped_queue_full),
+            thousands(o.retries),
+            o.last_error.map(|e| format!(" (last error: {e})")).unwrap_or_default()
+        );
+    }
     let dropped: u64 = sinks.iter().map(|s| s.dropped.total()).sum();
     out += &format!(
         "\nLoss: {} dropped at queues, {} undelivered at shutdown, {} sequence gaps seen by tally\n",
@@ -238,6 +279,7 @@ pub fn run(mut config: Config, args: DemoArgs, data_dir: &Path) -> anyhow::Resul
         "failing_schedules": t.failing_schedules,
         "seq_gaps": t.seq_gaps,
         "undelivered": undelivered,
+        "otlp": otlp.as_ref().map(|h| h.stats()),
         "archive": archive.as_ref().map(|(dir, stats)| serde_json::json!({
             "dir": dir.display().to_string(),
             "stats": stats.snapshot(),

@@ -299,7 +299,7 @@ pub fn run(config: &Config, data_dir: &Path, args: IngestArgs) -> anyhow::Result
                 .join(", ")
         );
     }
-    let lost = pipeline::report_sinks(&reports);
+    let lost = pipeline::report_sinks(&reports) + pipeline::report_otlp(assembled.otlp.as_ref());
     if let Some((dir, _)) = &assembled.archive {
         eprintln!("  archive: {}", dir.display());
     }

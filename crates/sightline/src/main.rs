@@ -26,6 +26,7 @@ mod archive_cmd;
 mod config;
 mod demo;
 mod ingest;
+mod otlp_metrics;
 mod pipeline;
 mod redact_cmd;
 mod render;

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::render::thousands;
 
 /// The sinks of this build, by the name their `[sinks.<name>]` table has.
-pub const SINK_NAMES: [&str; 4] = ["tally", "recent_failures", "archive", "prometheus"];
+pub const SINK_NAMES: [&str; 5] = ["tally", "recent_failures", "archive", "prometheus", "otlp"];
 
 /// A running pipeline and handles on what its sinks hold.
 pub struct Assembled {
@@ -29,6 +29,8 @@ pub struct Assembled {
     /// The metrics registry (event metrics and pipeline health), when the Prometheus sink
     /// runs; serve it with [`sightline_prometheus::MetricsServer`].
     pub metrics: Option<prometheus::Registry>,
+    /// The OTLP exporter's counters, when it runs.
+    pub otlp: Option<sightline_otlp::OtlpStatsHandle>,
 }
 
 /// Which sinks to run.
@@ -60,12 +62,14 @@ pub fn assemble(
         Select::All => match name {
             "archive" => config.archive.enabled,
             "prometheus" => config.prometheus.enabled,
+            "otlp" => config.otlp.enabled,
             _ => true,
         },
         // Reading a file: metrics of a one-off run are not worth an endpoint.
         Select::AllLossless => match name {
             "archive" => config.archive.enabled,
             "prometheus" => false,
+            "otlp" => config.otlp.enabled,
             _ => true,
         },
         Select::Only(only) => only == name,
@@ -86,6 +90,7 @@ pub fn assemble(
         failures: None,
         archive: None,
         metrics: None,
+        otlp: None,
     };
     if wanted("tally") {
         let (sink, handle) = TallySink::new();
@@ -127,11 +132,22 @@ pub fn assemble(
         ));
         out.metrics = Some(registry);
     }
+    if wanted("otlp") {
+        let sink = sightline_otlp::OtlpSink::new(&config.otlp)
+            .context("cannot start the OTLP exporter")?;
+        out.otlp = Some(sink.stats_handle());
+        specs.push(("otlp".into(), Box::new(sink), runner(&config.sinks.otlp)));
+    }
     // Sinks naming the same policy share one redaction stage.
     out.pipeline.add_group(specs)?;
     if let Some(registry) = &out.metrics {
         let health = sightline_prometheus::HealthCollector::new(out.pipeline.stats_view())?;
         registry.register(Box::new(health))?;
+        if let Some(otlp) = &out.otlp {
+            registry.register(Box::new(crate::otlp_metrics::OtlpCollector::new(
+                otlp.clone(),
+            )?))?;
+        }
     }
     Ok(out)
 }
@@ -155,6 +171,27 @@ pub fn report_sinks(reports: &[ShutdownReport]) -> u64 {
         );
     }
     lost
+}
+
+/// Prints the OTLP exporter's outcome to stderr (after the pipeline shut down); returns the
+/// events it lost (rejected, given up, left at shutdown, or too many for its buffer).
+pub fn report_otlp(otlp: Option<&sightline_otlp::OtlpStatsHandle>) -> u64 {
+    let Some(h) = otlp else { return 0 };
+    let s = h.stats();
+    eprintln!(
+        "  otlp export      delivered {:>9}  rejected {}  gave up {}  left at shutdown {}  too big for the buffer {}  retries {}{}",
+        thousands(s.delivered),
+        s.rejected,
+        s.gave_up,
+        s.dropped_shutdown,
+        s.dropped_queue_full,
+        s.retries,
+        s.last_error
+            .as_ref()
+            .map(|e| format!("  (last error: {e})"))
+            .unwrap_or_default()
+    );
+    s.lost()
 }
 
 /// Success when nothing was lost, 1 otherwise.
