@@ -102,6 +102,11 @@ DASHBOARDS = {
          [(f"sum by (policy, rule, action) ({rate('sightline_redactions_total', SEL)})", "{{policy}} {{rule}} {{action}}")]),
         ("Metric series folded into __overflow__", "Updates the cardinality guard folded, per metric. Non-zero: some label has too many values.", "ops",
          [(f"sum by (metric) ({rate('sightline_metric_series_overflow_total', SEL)})", "{{metric}}")]),
+        ("OTLP events per second by outcome", "Events the OTLP exporter delivered, and lost by reason (rejected, gave_up, shutdown, queue_full). Losses should be 0.", "ops",
+         [(f"sum by (outcome) ({rate('sightline_otlp_events_total', SEL)})", "{{outcome}}")]),
+        ("OTLP requests per second and buffer", "Export requests by result, and events the exporter holds (waiting or being retried): a growing buffer means the collector is slow or down.", "short",
+         [(f"sum by (result) ({rate('sightline_otlp_requests_total', SEL)})", "requests {{result}}"),
+          (f'sum(sightline_otlp_held_events{{{SEL}}})', "held events")]),
     ]),
 }
 

@@ -95,6 +95,7 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         }
     }
 
+    let receiver = sightline_otlp::receiver::Receiver::start(false).unwrap();
     let demo = real::demo(
         &dir,
         &[
@@ -106,6 +107,9 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
             "3000",
             "--serve-after-secs",
             "90",
+            // The OTLP panels need an exporter running.
+            "--otlp",
+            &receiver.grpc_url(),
         ],
     )
     .unwrap();

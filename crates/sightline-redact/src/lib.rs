@@ -267,13 +267,17 @@ impl Redactor {
             max_bytes: cfg.max_bytes,
             key,
             key_source,
-            // Only a denylist policy whose rules never change a value can vouch for an event
-            // from its JSON text alone.
-            fast_path: cfg.mode == Mode::Denylist
-                && cfg
-                    .rules
-                    .iter()
-                    .all(|r| matches!(r.action.action, ActionKind::Keep | ActionKind::Scan)),
+            // Only a policy whose rules never change a value can vouch for an event from its
+            // JSON text alone: a denylist, or an allowlist of exactly the fields the model
+            // marks safe (no `allow` globs, whose matches would need the walk's path logic).
+            fast_path: match cfg.mode {
+                Mode::Denylist => true,
+                Mode::Allowlist => cfg.allow.is_empty() && cfg.allow_safe_fields,
+                Mode::Passthrough => false,
+            } && cfg
+                .rules
+                .iter()
+                .all(|r| matches!(r.action.action, ActionKind::Keep | ActionKind::Scan)),
             counts: Mutex::new(HashMap::new()),
             events_seen: AtomicU64::new(0),
             events_redacted: AtomicU64::new(0),
@@ -369,12 +373,17 @@ impl Redactor {
     }
 
     /// Whether a top-level payload key is harmless: not a sensitive field, or one a keep/scan
-    /// rule covers (the fast path only runs for policies whose rules are keep or scan).
+    /// rule covers (the fast path only runs for policies whose rules are keep or scan). In
+    /// allowlist mode a key the model does not know, or a sensitive one no rule covers, is
+    /// dropped by the walk, so it is not harmless.
     fn sensitive_key_ok(&self, kind: Kind, key: &[u8]) -> bool {
+        let allowlist = self.mode == Mode::Allowlist;
         let Some(spec) = kind.fields().iter().find(|f| f.name.as_bytes() == key) else {
-            return true;
+            return !allowlist;
         };
-        if !spec.sensitive || matches!(self.sensitive.action, ActionKind::Keep | ActionKind::Scan) {
+        if !spec.sensitive
+            || (!allowlist && matches!(self.sensitive.action, ActionKind::Keep | ActionKind::Scan))
+        {
             return true;
         }
         let path = [SmolStr::new_static("payload"), SmolStr::new(spec.name)];

@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use sightline_event::{AgentRef, Event, Rpc, Sensitive, ToolCall};
-use sightline_redact::{Action, ActionKind, PolicyConfig, Redactor, Rule};
+use sightline_redact::{Action, ActionKind, Mode, PolicyConfig, Redactor, Rule};
 
 fn leaf() -> impl Strategy<Value = Value> {
     prop_oneof![
@@ -69,8 +69,31 @@ fn policies() -> Vec<PolicyConfig> {
             ..PolicyConfig::default()
         },
         PolicyConfig {
-            rules: vec![scan_args],
+            rules: vec![scan_args.clone()],
             detector_action: ActionKind::Hash,
+            hash_key_env: None,
+            hash_key_file: key.clone(),
+            ..PolicyConfig::default()
+        },
+        // The allow-list policies (the built-in `otlp` and `metrics` are this one).
+        PolicyConfig {
+            mode: Mode::Allowlist,
+            hash_key_env: None,
+            hash_key_file: key.clone(),
+            ..PolicyConfig::default()
+        },
+        PolicyConfig {
+            mode: Mode::Allowlist,
+            rules: vec![scan_args],
+            sensitive_fields: Action::new(ActionKind::Keep),
+            hash_key_env: None,
+            hash_key_file: key.clone(),
+            ..PolicyConfig::default()
+        },
+        // Not eligible for the fast path (allow globs): still agrees, trivially.
+        PolicyConfig {
+            mode: Mode::Allowlist,
+            allow: vec!["payload.arguments.*".into()],
             hash_key_env: None,
             hash_key_file: key.clone(),
             ..PolicyConfig::default()
