@@ -282,7 +282,9 @@ macro_rules! define_events {
                 }
             }
 
-            pub(crate) fn serialize_content<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            /// Serializes the payload's fields (the kind's struct, or a raw payload's map) with
+            /// any serializer: what `payload` holds in the JSON form.
+            pub fn serialize_content<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 match self {
                     $(Payload::$variant(p) => p.serialize(s),)*
                     Payload::Raw(raw) => raw.fields.serialize(s),

@@ -205,6 +205,43 @@ fn sdk(rt: &tokio::runtime::Runtime, receiver: &Receiver, total: u64, per_sec: u
     }
 }
 
+/// Nanoseconds per event to map and encode a typical `model:call` as a log record and a span
+/// (what the sink's worker does per event), over `n` events.
+fn encode_cost(n: u64) -> (f64, f64) {
+    let mapper = sightline_otlp::map::Mapper {
+        traces_enabled: true,
+        capture_content: false,
+    };
+    let mut e = sightline_event::Event::new(
+        sightline_event::AgentRef::new("ResearchAgent", "agent-7"),
+        1,
+        sightline_event::ModelCall {
+            model: "gpt-4o-mini".into(),
+            provider: "openai".into(),
+            input_tokens: 812,
+            output_tokens: 164,
+            finish_reason: Some("stop".into()),
+            error: None,
+        },
+    );
+    e.set_trace(sightline_event::TraceContext::new_root());
+    e.set_outcome(Outcome::Ok);
+    e.duration_ns = Some(400_000_000);
+    let mut buf = Vec::with_capacity(1024);
+    let mut time = |f: &dyn Fn(&mut Vec<u8>)| {
+        let start = Instant::now();
+        for _ in 0..n {
+            buf.clear();
+            f(&mut buf);
+            std::hint::black_box(&buf);
+        }
+        start.elapsed().as_nanos() as f64 / n as f64
+    };
+    let log = time(&|b| mapper.encode_log(&e, b));
+    let span = time(&|b| mapper.encode_span(&e, b));
+    (log, span)
+}
+
 fn main() {
     let test = std::env::args().any(|a| a == "--test");
     let (offered_total, saturated_total) = if test {
@@ -219,6 +256,11 @@ fn main() {
         .build()
         .expect("runtime");
 
+    if std::env::var_os("OTLP_BENCH_ENCODE").is_some() {
+        let (log_ns, span_ns) = encode_cost(5_000_000);
+        println!("otlp/encode: log record {log_ns:.0} ns, span {span_ns:.0} ns");
+        return;
+    }
     // `OTLP_BENCH_PROFILE=1` runs only Sightline's saturated case (for `perf record`).
     if std::env::var_os("OTLP_BENCH_PROFILE").is_some() {
         let f = sightline(&receiver, saturated_total, 0, true);
@@ -228,6 +270,10 @@ fn main() {
         );
         return;
     }
+    let (log_ns, span_ns) = encode_cost(if test { 10_000 } else { 1_000_000 });
+    println!(
+        "otlp/encode: a model:call mapped and encoded: log record {log_ns:.0} ns, span {span_ns:.0} ns"
+    );
     println!("otlp: gRPC to a loopback counting receiver");
     let ours = sightline(&receiver, offered_total, 200_000, false);
     let theirs = sdk(&rt, &receiver, offered_total, 200_000);

@@ -17,7 +17,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::config::Resolved;
 use crate::transport::{SendError, Signal, Transport};
-use crate::wire::Envelope;
+use crate::wire::{Encoded, Envelope};
 
 /// One event, encoded: its log record and/or its span.
 #[derive(Debug, Clone, Default)]
@@ -329,6 +329,13 @@ struct Worker {
     cfg: Arc<crate::config::OtlpConfig>,
 }
 
+/// What accounting needs of a batch once its records went into requests: whether each event
+/// had a log record and a span, and the bytes the batch held.
+struct Shape {
+    items: Vec<(bool, bool)>,
+    bytes: usize,
+}
+
 /// How one request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fate {
@@ -386,10 +393,10 @@ impl Worker {
             let shared = self.shared.clone();
             let transport = self.transport.clone();
             let cfg = self.cfg.clone();
-            let (logs, traces) = self.requests(&batch);
+            let (shape, logs, traces) = self.requests(batch);
             tasks.spawn(async move {
                 let _permit = permit;
-                Self::export(shared, transport, cfg, batch, logs, traces).await;
+                Self::export(shared, transport, cfg, shape, logs, traces).await;
             });
             while tasks.try_join_next().is_some() {}
         }
@@ -436,33 +443,36 @@ impl Worker {
         batch
     }
 
-    fn requests(&self, batch: &[Item]) -> (Option<Bytes>, Option<Bytes>) {
-        let logs = batch.iter().filter_map(|i| i.log.as_deref());
-        let spans = batch.iter().filter_map(|i| i.span.as_deref());
-        let logs = logs
-            .clone()
-            .next()
-            .is_some()
-            .then(|| self.envelope.request(logs));
-        let spans = spans
-            .clone()
-            .next()
-            .is_some()
-            .then(|| self.envelope.request(spans));
-        (logs, spans)
+    /// Moves a batch's records into its requests; keeps what accounting needs.
+    fn requests(&self, batch: Vec<Item>) -> (Shape, Option<Encoded>, Option<Encoded>) {
+        let mut shape = Shape {
+            items: Vec::with_capacity(batch.len()),
+            bytes: 0,
+        };
+        let mut logs = Vec::with_capacity(batch.len());
+        let mut spans = Vec::new();
+        for item in batch {
+            shape.bytes += item.bytes();
+            shape.items.push((item.log.is_some(), item.span.is_some()));
+            logs.extend(item.log);
+            spans.extend(item.span);
+        }
+        let request =
+            |records: Vec<Bytes>| (!records.is_empty()).then(|| self.envelope.request(records));
+        (shape, request(logs), request(spans))
     }
 
     async fn export(
         shared: Arc<Shared>,
         transport: Arc<Transport>,
         cfg: Arc<crate::config::OtlpConfig>,
-        batch: Vec<Item>,
-        logs: Option<Bytes>,
-        traces: Option<Bytes>,
+        shape: Shape,
+        logs: Option<Encoded>,
+        traces: Option<Encoded>,
     ) {
-        let n_logs = batch.iter().filter(|i| i.log.is_some()).count() as u64;
-        let n_spans = batch.iter().filter(|i| i.span.is_some()).count() as u64;
-        let send = |signal, body: Option<Bytes>, records| {
+        let n_logs = shape.items.iter().filter(|(l, _)| *l).count() as u64;
+        let n_spans = shape.items.iter().filter(|(_, s)| *s).count() as u64;
+        let send = |signal, body: Option<Encoded>, records| {
             let (shared, transport, cfg) = (shared.clone(), transport.clone(), cfg.clone());
             async move {
                 match body {
@@ -481,12 +491,10 @@ impl Worker {
             return;
         }
         let (mut delivered, mut rejected, mut gave_up, mut shutdown) = (0u64, 0u64, 0u64, 0u64);
-        let mut bytes = 0usize;
-        for item in &batch {
-            bytes += item.bytes();
+        for &(has_log, has_span) in &shape.items {
             let fate = match (
-                item.log.is_some().then_some(log_fate).flatten(),
-                item.span.is_some().then_some(span_fate).flatten(),
+                has_log.then_some(log_fate).flatten(),
+                has_span.then_some(span_fate).flatten(),
             ) {
                 (Some(f), _) if !matches!(f, Fate::Delivered { .. }) => f,
                 (_, Some(f)) if !matches!(f, Fate::Delivered { .. }) => f,
@@ -517,8 +525,8 @@ impl Worker {
         c.rejected.fetch_add(rejected, Ordering::Relaxed);
         c.gave_up.fetch_add(gave_up, Ordering::Relaxed);
         c.dropped_shutdown.fetch_add(shutdown, Ordering::Relaxed);
-        q.held_events -= batch.len();
-        q.held_bytes -= bytes;
+        q.held_events -= shape.items.len();
+        q.held_bytes -= shape.bytes;
         drop(q);
         shared.changed.notify_all();
         shared.wake.notify_one();
@@ -532,7 +540,7 @@ async fn deliver(
     transport: &Transport,
     cfg: &crate::config::OtlpConfig,
     signal: Signal,
-    body: Bytes,
+    body: Encoded,
     records: u64,
 ) -> Fate {
     let c = &shared.counters;

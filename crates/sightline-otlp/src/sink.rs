@@ -1,7 +1,6 @@
 //! The OTLP sink: maps and encodes each event on the sink's worker, then hands the encoded
 //! records to the exporter's bounded buffer without waiting for the network.
 
-use prost::Message;
 use sightline_event::Event;
 use sightline_sink::{Sink, SinkError};
 
@@ -61,9 +60,14 @@ impl OtlpSink {
     /// Maps and encodes one event.
     pub fn encode(&self, e: &Event) -> Item {
         let s = signals(e, self.mapper.traces_enabled);
+        let encode = |f: fn(&Mapper, &Event, &mut Vec<u8>)| {
+            let mut buf = Vec::with_capacity(512);
+            f(&self.mapper, e, &mut buf);
+            bytes::Bytes::from(buf)
+        };
         Item {
-            log: s.log.then(|| self.mapper.log(e).encode_to_vec().into()),
-            span: s.span.then(|| self.mapper.span(e).encode_to_vec().into()),
+            log: s.log.then(|| encode(Mapper::encode_log)),
+            span: s.span.then(|| encode(Mapper::encode_span)),
         }
     }
 }

@@ -169,7 +169,7 @@ impl Transport {
 
     /// Sends one request; `Ok` carries the records the collector rejected in a partial
     /// success.
-    pub async fn send(&self, signal: Signal, body: Bytes) -> Result<u64, SendError> {
+    pub async fn send(&self, signal: Signal, body: Encoded) -> Result<u64, SendError> {
         match self {
             Transport::Grpc {
                 logs,
@@ -191,7 +191,7 @@ impl Transport {
                     throttle: None,
                     message: format!("grpc channel not ready: {e}"),
                 })?;
-                let mut req = tonic::Request::new(Encoded(body));
+                let mut req = tonic::Request::new(body);
                 *req.metadata_mut() = metadata.clone();
                 req.set_timeout(*timeout);
                 let result = match signal {
@@ -239,6 +239,7 @@ impl Transport {
                 let mut rb = client
                     .post(url)
                     .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf");
+                let body = body.to_bytes();
                 let body = if *gzip {
                     rb = rb.header(reqwest::header::CONTENT_ENCODING, "gzip");
                     gzip_bytes(&body).map_err(|e| SendError {

@@ -6,6 +6,8 @@
 //! records' bytes with prost's encoding primitives. Buffering encoded records keeps the queue
 //! compact, makes its byte bound exact, and lets a retry resend the same bytes.
 
+use std::sync::Arc;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
 use prost::Message;
@@ -38,32 +40,65 @@ impl Envelope {
         }
     }
 
-    /// One request holding `records` (each an encoded `LogRecord` or `Span`).
-    pub fn request<'a>(&self, records: impl Iterator<Item = &'a [u8]> + Clone) -> Bytes {
-        let records_len: usize = records.clone().map(|r| field_len(2, r.len())).sum();
+    /// One request holding `records` (each an encoded `LogRecord` or `Span`). The records
+    /// are not copied: the request is written out once, by the transport.
+    pub fn request(&self, records: Vec<Bytes>) -> Encoded {
+        let records_len: usize = records.iter().map(|r| field_len(2, r.len())).sum();
         let scope_block = field_len(1, self.scope.len()) + records_len;
         let resource_block = field_len(1, self.resource.len()) + field_len(2, scope_block);
-        let mut buf = BytesMut::with_capacity(field_len(1, resource_block));
-        encode_key(1, WireType::LengthDelimited, &mut buf);
-        encode_varint(resource_block as u64, &mut buf);
-        put_field(1, &self.resource, &mut buf);
-        encode_key(2, WireType::LengthDelimited, &mut buf);
-        encode_varint(scope_block as u64, &mut buf);
-        put_field(1, &self.scope, &mut buf);
-        for r in records {
-            put_field(2, r, &mut buf);
+        let len = field_len(1, resource_block);
+        let mut head = BytesMut::with_capacity(32 + self.resource.len() + self.scope.len());
+        encode_key(1, WireType::LengthDelimited, &mut head);
+        encode_varint(resource_block as u64, &mut head);
+        put_field(1, &self.resource, &mut head);
+        encode_key(2, WireType::LengthDelimited, &mut head);
+        encode_varint(scope_block as u64, &mut head);
+        put_field(1, &self.scope, &mut head);
+        Encoded {
+            head: head.freeze(),
+            records: records.into(),
+            len,
         }
+    }
+}
+
+/// An export request whose records are already encoded: its envelope and the records' bytes,
+/// written out (through tonic's prost codec, or [`Encoded::to_bytes`] for HTTP) without
+/// being decoded or copied before. Cloning it is cheap (a retry resends the same bytes).
+#[derive(Debug, Clone, Default)]
+pub struct Encoded {
+    head: Bytes,
+    records: Arc<[Bytes]>,
+    len: usize,
+}
+
+impl Encoded {
+    /// Encoded length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the request is empty (never true for an assembled request).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The request as one contiguous buffer.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut buf = BytesMut::with_capacity(self.len);
+        self.encode_raw(&mut buf);
         buf.freeze()
     }
 }
 
-/// An already-encoded request body, sent through tonic's prost codec as is.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Encoded(pub Bytes);
-
 impl Message for Encoded {
     fn encode_raw(&self, buf: &mut impl BufMut) {
-        buf.put_slice(&self.0);
+        buf.put_slice(&self.head);
+        for r in self.records.iter() {
+            encode_key(2, WireType::LengthDelimited, buf);
+            encode_varint(r.len() as u64, buf);
+            buf.put_slice(r);
+        }
     }
 
     fn merge_field(
@@ -78,11 +113,11 @@ impl Message for Encoded {
     }
 
     fn encoded_len(&self) -> usize {
-        self.0.len()
+        self.len
     }
 
     fn clear(&mut self) {
-        self.0 = Bytes::new();
+        *self = Self::default();
     }
 }
 
@@ -107,8 +142,9 @@ mod tests {
                 .encode_to_vec()
             })
             .collect();
-        let req = env.request(logs.iter().map(Vec::as_slice));
-        let back = ExportLogsServiceRequest::decode(req).unwrap();
+        let req = env.request(logs.into_iter().map(Bytes::from).collect());
+        assert_eq!(req.len(), req.to_bytes().len());
+        let back = ExportLogsServiceRequest::decode(req.to_bytes()).unwrap();
         let sl = &back.resource_logs[0].scope_logs[0];
         assert_eq!(sl.scope.as_ref().unwrap().name, "sightline");
         assert_eq!(sl.log_records.len(), 300);
@@ -121,15 +157,15 @@ mod tests {
             ..Default::default()
         }
         .encode_to_vec()];
-        let req = env.request(spans.iter().map(Vec::as_slice));
-        let back = ExportTraceServiceRequest::decode(req).unwrap();
+        let req = env.request(spans.into_iter().map(Bytes::from).collect());
+        let back = ExportTraceServiceRequest::decode(req.to_bytes()).unwrap();
         assert_eq!(
             back.resource_spans[0].scope_spans[0].spans[0].name,
             "chat m"
         );
-        let empty = env.request(std::iter::empty());
+        let empty = env.request(Vec::new());
         assert_eq!(
-            ExportLogsServiceRequest::decode(empty)
+            ExportLogsServiceRequest::decode(empty.to_bytes())
                 .unwrap()
                 .resource_logs
                 .len(),
