@@ -3,18 +3,17 @@
 //! Collector's `otlpjsonfile` receiver reads it. The message types and their JSON encoding
 //! are `opentelemetry-proto`'s.
 //!
-//! Each event becomes a log record: `eventName` is the kind, the severity number is
-//! OpenTelemetry's, the body is the payload, and the attributes identify the agent
-//! (`gen_ai.agent.name` = class, `session.id` / `gen_ai.conversation.id` = instance) and the
-//! event (`sightline.event.id`, `sightline.seq`, `sightline.outcome`,
-//! `sightline.duration_ns`, `error.type` on failures).
+//! Each event becomes the log record the OTLP exporter sends for it (`sightline_otlp::map`):
+//! `eventName` is the kind, the severity number is OpenTelemetry's, the attributes identify
+//! the agent (`gen_ai.agent.name` = class, `session.id` / `gen_ai.conversation.id` =
+//! instance) and the event (`sightline.event.id`, `sightline.seq`, `sightline.outcome`,
+//! `sightline.duration_ns`, `error.type` on failures) with the semantic conventions' keys, and
+//! the body holds the payload's other fields.
 
-use opentelemetry_proto::tonic::common::v1::{
-    any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList,
-};
+use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, LogsData, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use sightline_event::{AgentRef, Event, Outcome};
+use sightline_event::{AgentRef, Event};
+use sightline_otlp::map::{self, Mapper};
 
 use crate::segment::LineEvent;
 
@@ -25,98 +24,26 @@ pub const ATTR_INSTANCE: &str = "session.id";
 /// The attribute holding the per-agent sequence number.
 pub const ATTR_SEQ: &str = "sightline.seq";
 
-fn kv(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..Default::default()
-    }
-}
-
-fn string(s: impl Into<String>) -> any_value::Value {
-    any_value::Value::StringValue(s.into())
-}
-
-/// Converts a JSON value into an OTLP `AnyValue`.
-pub fn any_value(v: &serde_json::Value) -> AnyValue {
-    use serde_json::Value;
-    let value = match v {
-        Value::Null => None,
-        Value::Bool(b) => Some(any_value::Value::BoolValue(*b)),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => Some(any_value::Value::IntValue(i)),
-            None => Some(any_value::Value::DoubleValue(n.as_f64().unwrap_or(0.0))),
-        },
-        Value::String(s) => Some(string(s.clone())),
-        Value::Array(items) => Some(any_value::Value::ArrayValue(ArrayValue {
-            values: items.iter().map(any_value).collect(),
-        })),
-        Value::Object(map) => Some(any_value::Value::KvlistValue(KeyValueList {
-            values: map
-                .iter()
-                .map(|(k, v)| KeyValue {
-                    key: k.clone(),
-                    value: Some(any_value(v)),
-                    ..Default::default()
-                })
-                .collect(),
-        })),
-    };
-    AnyValue { value }
-}
-
-/// One event as a log record.
+/// One event as a log record: the OTLP exporter's mapping (`sightline_otlp::map`), with every
+/// field the archive's policy kept (content capture on: the archive is redacted already).
 pub fn log_record(e: &Event) -> LogRecord {
-    let mut attributes = vec![
-        kv(ATTR_CLASS, string(e.agent.class.as_str())),
-        kv(ATTR_INSTANCE, string(e.agent.name.as_str())),
-        kv("gen_ai.conversation.id", string(e.agent.name.as_str())),
-        kv("sightline.event.id", string(e.id.to_string())),
-        kv(ATTR_SEQ, any_value::Value::IntValue(e.seq as i64)),
-    ];
-    if let Some(outcome) = e.outcome {
-        attributes.push(kv("sightline.outcome", string(outcome.name())));
-        if outcome != Outcome::Ok {
-            attributes.push(kv("error.type", string(outcome.name())));
-        }
+    Mapper {
+        traces_enabled: false,
+        capture_content: true,
     }
-    if let Some(d) = e.duration_ns {
-        attributes.push(kv(
-            "sightline.duration_ns",
-            any_value::Value::IntValue(d.min(i64::MAX as u64) as i64),
-        ));
-    }
-    LogRecord {
-        time_unix_nano: e.ts_ns,
-        observed_time_unix_nano: e.ts_ns,
-        severity_number: e.severity.otel_number(),
-        severity_text: e.severity.name().to_uppercase(),
-        event_name: e.kind().name().to_owned(),
-        body: Some(any_value(&e.payload.to_json())),
-        attributes,
-        trace_id: e
-            .trace_id
-            .map(|t| t.to_bytes().to_vec())
-            .unwrap_or_default(),
-        span_id: e.span_id.map(|s| s.to_bytes().to_vec()).unwrap_or_default(),
-        ..Default::default()
-    }
+    .log(e)
 }
 
 /// A batch of events as one `LogsData`, under `service.name`.
 pub fn logs_data(service_name: &str, events: &[Event]) -> LogsData {
     LogsData {
         resource_logs: vec![ResourceLogs {
-            resource: Some(Resource {
-                attributes: vec![kv("service.name", string(service_name))],
-                ..Default::default()
-            }),
+            resource: Some(map::resource(&[(
+                "service.name".to_owned(),
+                service_name.to_owned(),
+            )])),
             scope_logs: vec![ScopeLogs {
-                scope: Some(InstrumentationScope {
-                    name: "sightline".to_owned(),
-                    version: env!("CARGO_PKG_VERSION").to_owned(),
-                    ..Default::default()
-                }),
+                scope: Some(map::scope()),
                 log_records: events.iter().map(log_record).collect(),
                 ..Default::default()
             }],
@@ -164,7 +91,7 @@ pub fn line_events(line: &[u8]) -> Result<Vec<LineEvent>, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sightline_event::{AgentRef, Rpc, TraceContext};
+    use sightline_event::{AgentRef, Outcome, Rpc, TraceContext};
 
     #[test]
     fn a_line_is_otlp_json_with_hex_ids_and_string_timestamps() {

@@ -8,7 +8,8 @@
 //! not delivered counted by reason ([`OtlpStats`]).
 //!
 //! The message types and their encoding are `opentelemetry-proto`'s (prost); the transports are
-//! tonic and reqwest. Records are encoded once, when the event arrives, and requests are
+//! tonic and reqwest (feature `export`, on by default; without it the crate is the mapping
+//! alone, which the archive's `otlp_json` format shares). Records are encoded once, when the event arrives, and requests are
 //! assembled around those bytes ([`wire`]), so the buffer's byte bound is exact and retries
 //! resend the same bytes.
 //!
@@ -94,14 +95,19 @@
 )]
 
 pub mod config;
+#[cfg(feature = "export")]
 mod export;
 pub mod map;
 #[cfg(feature = "receiver")]
 pub mod receiver;
+#[cfg(feature = "export")]
 mod sink;
+#[cfg(feature = "export")]
 pub mod transport;
 pub mod wire;
 
 pub use config::{Compression, OtlpConfig, Protocol};
+#[cfg(feature = "export")]
 pub use export::{Item, OtlpStats, OtlpStatsHandle};
+#[cfg(feature = "export")]
 pub use sink::{OtlpError, OtlpSink};
