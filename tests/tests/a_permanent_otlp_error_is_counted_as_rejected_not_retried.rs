@@ -1,7 +1,7 @@
 //! A collector that answers with a non-retryable status (gRPC `INVALID_ARGUMENT`, HTTP 400)
 //! gets each request once: the events are counted as rejected, nothing is retried, and the
-//! pipeline moves on. A retryable status with a `RetryInfo` delay is, by contrast, retried no
-//! sooner than asked and then delivered.
+//! pipeline moves on. A retryable status with a `RetryInfo` delay (gRPC) or a `Retry-After`
+//! header (HTTP 503) is, by contrast, retried no sooner than asked and then delivered.
 
 use std::time::{Duration, Instant};
 
@@ -88,5 +88,23 @@ fn a_permanent_otlp_error_is_counted_as_rejected_not_retried() {
         "the retry came sooner than RetryInfo asked"
     );
     assert_eq!(receiver.log_records(), 50);
+    pipeline.shutdown(Duration::from_secs(5));
+
+    // The same over HTTP: 503 with Retry-After: 1.
+    let receiver = Receiver::start(false).unwrap();
+    receiver.set_mode(Mode::Unavailable(Some(Duration::from_secs(1))));
+    let started = Instant::now();
+    let (stats, pipeline) = run(&receiver, Protocol::HttpProtobuf, 50);
+    while receiver.refused() == 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    receiver.set_mode(Mode::Accept);
+    assert!(stats.wait_idle(Duration::from_secs(20)));
+    let s = stats.stats();
+    assert_eq!((s.delivered, s.rejected, s.gave_up), (50, 0, 0), "{s:?}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the retry came sooner than Retry-After asked"
+    );
     pipeline.shutdown(Duration::from_secs(5));
 }

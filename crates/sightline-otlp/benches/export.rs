@@ -36,6 +36,8 @@ struct Figures {
     emitted: u64,
     delivered: u64,
     secs: f64,
+    /// Time spent inside the emit calls, per event.
+    emit_ns: f64,
 }
 
 impl Figures {
@@ -47,11 +49,13 @@ impl Figures {
     }
 }
 
-/// Calls `emit(i)` `total` times at `per_sec` (0: as fast as possible).
-fn offer(total: u64, per_sec: u64, mut emit: impl FnMut(u64)) {
+/// Calls `emit(i)` `total` times at `per_sec` (0: as fast as possible); returns the time
+/// spent inside the calls, per call, in nanoseconds.
+fn offer(total: u64, per_sec: u64, mut emit: impl FnMut(u64)) -> f64 {
     let start = Instant::now();
     let burst = (per_sec / 1000).max(1);
     let mut i = 0;
+    let mut busy = Duration::ZERO;
     while i < total {
         if let Some(us) = (i * 1_000_000).checked_div(per_sec) {
             let due = start + Duration::from_micros(us);
@@ -59,15 +63,21 @@ fn offer(total: u64, per_sec: u64, mut emit: impl FnMut(u64)) {
             if due > now {
                 std::thread::sleep(due - now);
             }
+            let t = Instant::now();
             for _ in 0..burst.min(total - i) {
                 emit(i);
                 i += 1;
             }
+            busy += t.elapsed();
         } else {
             emit(i);
             i += 1;
         }
     }
+    if per_sec == 0 {
+        busy = start.elapsed();
+    }
+    busy.as_nanos() as f64 / total.max(1) as f64
 }
 
 fn wait_for(receiver: &Receiver, base: u64, want: u64, quiet: Duration) -> Instant {
@@ -120,7 +130,7 @@ fn sightline(receiver: &Receiver, total: u64, per_sec: u64, lossless: bool) -> F
         .collect();
     let base = receiver.log_records() + receiver.spans();
     let start = Instant::now();
-    offer(total, per_sec, |i| {
+    let emit_ns = offer(total, per_sec, |i| {
         let a = &agents[(i % 64) as usize];
         a.emit_with(|m| {
             m.outcome = Some(Outcome::Ok);
@@ -154,6 +164,7 @@ fn sightline(receiver: &Receiver, total: u64, per_sec: u64, lossless: bool) -> F
         emitted: total,
         delivered,
         secs: (end - start).as_secs_f64(),
+        emit_ns,
     }
 }
 
@@ -181,7 +192,7 @@ fn sdk(rt: &tokio::runtime::Runtime, receiver: &Receiver, total: u64, per_sec: u
         tracing_subscriber::registry().with(OpenTelemetryTracingBridge::new(&provider));
     let base = receiver.log_records() + receiver.spans();
     let start = Instant::now();
-    tracing::subscriber::with_default(subscriber, || {
+    let emit_ns = tracing::subscriber::with_default(subscriber, || {
         offer(total, per_sec, |i| {
             tracing::info!(
                 name: "model:call",
@@ -193,7 +204,7 @@ fn sdk(rt: &tokio::runtime::Runtime, receiver: &Receiver, total: u64, per_sec: u
                 sightline_outcome = "ok",
                 sightline_duration_ns = 400_000_000 + (i & 1023),
             );
-        });
+        })
     });
     let end = wait_for(receiver, base, total, Duration::from_secs(3));
     let _ = provider.shutdown();
@@ -202,6 +213,7 @@ fn sdk(rt: &tokio::runtime::Runtime, receiver: &Receiver, total: u64, per_sec: u
         emitted: total,
         delivered,
         secs: (end - start).as_secs_f64(),
+        emit_ns,
     }
 }
 
@@ -282,10 +294,11 @@ fn main() {
         ("otlp/sdk_batch_log_processor/offered_200k", &theirs),
     ] {
         println!(
-            "{name:<44} emitted {:>9}  delivered {:>9}  dropped {:>9}",
+            "{name:<44} emitted {:>9}  delivered {:>9}  dropped {:>9}  emit {:>6.0} ns/event",
             f.emitted,
             f.delivered,
-            f.dropped()
+            f.dropped(),
+            f.emit_ns
         );
     }
     let ours = sightline(&receiver, saturated_total, 0, true);

@@ -50,6 +50,10 @@ struct State {
     mode: Mutex<Option<Mode>>,
     keep: bool,
     counting: bool,
+    /// (certificate, key) PEM: serve gRPC over TLS.
+    tls: Option<(Vec<u8>, Vec<u8>)>,
+    /// The metadata (headers) of the latest gRPC request.
+    last_metadata: Mutex<Vec<(String, String)>>,
     received: Mutex<Received>,
     log_records: AtomicU64,
     spans: AtomicU64,
@@ -97,6 +101,23 @@ impl State {
         }
     }
 
+    fn note_metadata(&self, m: &tonic::metadata::MetadataMap) {
+        let headers = m
+            .clone()
+            .into_headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        if let Ok(mut last) = self.last_metadata.lock() {
+            *last = headers;
+        }
+    }
+
     fn grpc_refusal(&self) -> Option<tonic::Status> {
         let status = match self.mode() {
             Mode::Accept => return None,
@@ -124,6 +145,7 @@ impl LogsService for Svc {
         &self,
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        self.0.note_metadata(request.metadata());
         if let Some(s) = self.0.grpc_refusal() {
             return Err(s);
         }
@@ -138,6 +160,7 @@ impl TraceService for Svc {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.0.note_metadata(request.metadata());
         if let Some(s) = self.0.grpc_refusal() {
             return Err(s);
         }
@@ -244,12 +267,19 @@ impl Receiver {
     /// same.
     pub fn start_counting() -> std::io::Result<Self> {
         let any: SocketAddr = ([127, 0, 0, 1], 0).into();
-        Self::start_with(any, any, false, true)
+        Self::start_with(any, any, false, true, None)
     }
 
     /// Starts on the given addresses (port 0: any free port).
     pub fn start_on(grpc: SocketAddr, http: SocketAddr, keep: bool) -> std::io::Result<Self> {
-        Self::start_with(grpc, http, keep, false)
+        Self::start_with(grpc, http, keep, false, None)
+    }
+
+    /// Starts with gRPC over TLS, with this certificate and key (PEM), on free loopback ports;
+    /// [`Receiver::grpc_url`] is then `https://`.
+    pub fn start_tls(cert_pem: Vec<u8>, key_pem: Vec<u8>, keep: bool) -> std::io::Result<Self> {
+        let any: SocketAddr = ([127, 0, 0, 1], 0).into();
+        Self::start_with(any, any, keep, false, Some((cert_pem, key_pem)))
     }
 
     fn start_with(
@@ -257,10 +287,12 @@ impl Receiver {
         http: SocketAddr,
         keep: bool,
         counting: bool,
+        tls: Option<(Vec<u8>, Vec<u8>)>,
     ) -> std::io::Result<Self> {
         let state = Arc::new(State {
             keep,
             counting,
+            tls,
             ..Default::default()
         });
         let mut r = Self {
@@ -275,7 +307,21 @@ impl Receiver {
 
     /// The gRPC endpoint URL.
     pub fn grpc_url(&self) -> String {
-        format!("http://{}", self.grpc_addr)
+        let scheme = if self.state.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.grpc_addr)
+    }
+
+    /// The headers (gRPC metadata) of the latest gRPC request, names in lowercase.
+    pub fn last_metadata(&self) -> Vec<(String, String)> {
+        self.state
+            .last_metadata
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default()
     }
 
     /// The HTTP base URL (`/v1/logs` and `/v1/traces` below it).
@@ -378,7 +424,16 @@ async fn serve(
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let mut router = tonic::transport::Server::builder();
+    let mut builder = tonic::transport::Server::builder();
+    if let Some((cert, key)) = &state.tls {
+        let identity = tonic::transport::Identity::from_pem(cert, key);
+        builder =
+            match builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity)) {
+                Ok(b) => b,
+                Err(_) => return,
+            };
+    }
+    let mut router = builder;
     let router = if state.counting {
         router
             .add_service(counting::Counting::<counting::Logs>::new(state.clone()))
