@@ -91,3 +91,24 @@ pub fn scratch_dir(name: &str) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
+
+/// Compares `rendered` with the golden file at `path` (relative to the workspace root),
+/// rewriting the file first when `SIGHTLINE_BLESS` is set.
+pub fn assert_golden(path: &str, rendered: &str) {
+    let path = workspace_root().join(path);
+    if std::env::var_os("SIGHTLINE_BLESS").is_some() {
+        std::fs::write(&path, rendered).expect("cannot write the golden file");
+    }
+    let golden = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "golden file {} missing: run with SIGHTLINE_BLESS=1",
+            path.display()
+        )
+    });
+    assert_eq!(
+        rendered,
+        golden,
+        "{} changed; bless it (SIGHTLINE_BLESS=1) if deliberate",
+        path.display()
+    );
+}

@@ -2,9 +2,55 @@
 //! crosses an agent turn, an RPC, a schedule, a fiber, an MCP tool call and a model call (one
 //! trace), plus one event of every kind, with secrets planted in the sensitive fields.
 
+use std::collections::BTreeMap;
+
+use sightline_bus::Bus;
 use sightline_event::{
     AgentRef, Event, EventId, Kind, Outcome, Payload, Shape, SpanId, TraceContext, TraceId,
 };
+use sightline_otlp::{OtlpConfig, OtlpSink, OtlpStatsHandle};
+use sightline_sink::{OverflowPolicy, Pipeline, RunnerConfig};
+
+/// A bus with one pipeline holding one OTLP sink (under the `otlp` policy), and the
+/// exporter's counters.
+pub struct OtlpPipeline {
+    /// Where the test emits.
+    pub bus: Bus,
+    /// The pipeline; shut it down to drain.
+    pub pipeline: Pipeline,
+    /// The exporter's counters.
+    pub stats: OtlpStatsHandle,
+}
+
+/// The runner settings of the tests' OTLP sink: the `otlp` policy, lossless (`block`).
+pub fn lossless_runner() -> RunnerConfig {
+    RunnerConfig {
+        policy: "otlp".into(),
+        overflow: OverflowPolicy::Block,
+        ..Default::default()
+    }
+}
+
+/// Starts an OTLP sink for `config`, reading `OTEL_*` variables from `env` only, on a new
+/// pipeline with `runner` settings.
+pub fn otlp_pipeline(
+    config: &OtlpConfig,
+    env: &BTreeMap<String, String>,
+    runner: RunnerConfig,
+) -> OtlpPipeline {
+    let bus = Bus::new();
+    let mut pipeline = Pipeline::new(bus.clone()).expect("pipeline");
+    let sink = OtlpSink::with_env(config, env).expect("otlp sink");
+    let stats = sink.stats_handle();
+    pipeline
+        .add("otlp", Box::new(sink), runner)
+        .expect("add the otlp sink");
+    OtlpPipeline {
+        bus,
+        pipeline,
+        stats,
+    }
+}
 
 /// Secrets planted in sensitive fields; none may reach a collector.
 pub const SECRETS: &[&str] = &[

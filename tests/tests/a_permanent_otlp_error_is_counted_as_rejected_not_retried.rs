@@ -3,17 +3,16 @@
 //! pipeline moves on. A retryable status with a `RetryInfo` delay (gRPC) or a `Retry-After`
 //! header (HTTP 503) is, by contrast, retried no sooner than asked and then delivered.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use sightline_bus::Bus;
 use sightline_event::StateUpdate;
 use sightline_otlp::receiver::{Mode, Receiver};
-use sightline_otlp::{OtlpConfig, OtlpSink, OtlpStatsHandle, Protocol};
-use sightline_sink::{OverflowPolicy, Pipeline, RunnerConfig};
+use sightline_otlp::{OtlpConfig, OtlpStatsHandle, Protocol};
+use sightline_sink::Pipeline;
+use sightline_tests::otlp::{lossless_runner, otlp_pipeline};
 
 fn run(receiver: &Receiver, protocol: Protocol, n: u64) -> (OtlpStatsHandle, Pipeline) {
-    let bus = Bus::new();
-    let mut pipeline = Pipeline::new(bus.clone()).unwrap();
     let config = OtlpConfig {
         endpoint: Some(match protocol {
             Protocol::Grpc => receiver.grpc_url(),
@@ -24,23 +23,39 @@ fn run(receiver: &Receiver, protocol: Protocol, n: u64) -> (OtlpStatsHandle, Pip
         retry_initial_backoff_ms: 10,
         ..Default::default()
     };
-    let sink = OtlpSink::new(&config).unwrap();
-    let stats = sink.stats_handle();
-    let runner = RunnerConfig {
-        policy: "otlp".into(),
-        overflow: OverflowPolicy::Block,
-        ..Default::default()
-    };
-    pipeline.add("otlp", Box::new(sink), runner).unwrap();
-    let agent = bus.emitter("Support", "t-1");
+    let p = otlp_pipeline(&config, &BTreeMap::new(), lossless_runner());
+    let agent = p.bus.emitter("Support", "t-1");
     for v in 0..n {
         agent.emit(|| StateUpdate {
             version: v,
             ..Default::default()
         });
     }
-    pipeline.flush(Duration::from_secs(10));
-    (stats, pipeline)
+    p.pipeline.flush(Duration::from_secs(10));
+    (p.stats, p.pipeline)
+}
+
+/// The receiver refuses with a retryable status asking for `delay`, then accepts: the
+/// events are delivered, no sooner than asked.
+fn retried_no_sooner_than_asked(protocol: Protocol, delay: Duration) {
+    let receiver = Receiver::start(false).unwrap();
+    receiver.set_mode(Mode::Unavailable(Some(delay)));
+    let started = Instant::now();
+    let (stats, pipeline) = run(&receiver, protocol, 50);
+    while receiver.refused() == 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    receiver.set_mode(Mode::Accept);
+    assert!(stats.wait_idle(Duration::from_secs(20)));
+    let s = stats.stats();
+    assert_eq!((s.delivered, s.rejected, s.gave_up), (50, 0, 0), "{s:?}");
+    assert!(s.retries >= 1);
+    assert!(
+        started.elapsed() >= delay,
+        "{protocol:?}: the retry came sooner than the receiver asked"
+    );
+    assert_eq!(receiver.log_records(), 50);
+    pipeline.shutdown(Duration::from_secs(5));
 }
 
 #[test]
@@ -70,41 +85,7 @@ fn a_permanent_otlp_error_is_counted_as_rejected_not_retried() {
         pipeline.shutdown(Duration::from_secs(5));
     }
 
-    // Retryable, with the server asking for 600 ms: retried after that, then delivered.
-    let receiver = Receiver::start(false).unwrap();
-    receiver.set_mode(Mode::Unavailable(Some(Duration::from_millis(600))));
-    let started = Instant::now();
-    let (stats, pipeline) = run(&receiver, Protocol::Grpc, 50);
-    while receiver.refused() == 0 {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    receiver.set_mode(Mode::Accept);
-    assert!(stats.wait_idle(Duration::from_secs(20)));
-    let s = stats.stats();
-    assert_eq!((s.delivered, s.rejected, s.gave_up), (50, 0, 0), "{s:?}");
-    assert!(s.retries >= 1);
-    assert!(
-        started.elapsed() >= Duration::from_millis(600),
-        "the retry came sooner than RetryInfo asked"
-    );
-    assert_eq!(receiver.log_records(), 50);
-    pipeline.shutdown(Duration::from_secs(5));
-
-    // The same over HTTP: 503 with Retry-After: 1.
-    let receiver = Receiver::start(false).unwrap();
-    receiver.set_mode(Mode::Unavailable(Some(Duration::from_secs(1))));
-    let started = Instant::now();
-    let (stats, pipeline) = run(&receiver, Protocol::HttpProtobuf, 50);
-    while receiver.refused() == 0 {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    receiver.set_mode(Mode::Accept);
-    assert!(stats.wait_idle(Duration::from_secs(20)));
-    let s = stats.stats();
-    assert_eq!((s.delivered, s.rejected, s.gave_up), (50, 0, 0), "{s:?}");
-    assert!(
-        started.elapsed() >= Duration::from_secs(1),
-        "the retry came sooner than Retry-After asked"
-    );
-    pipeline.shutdown(Duration::from_secs(5));
+    // gRPC UNAVAILABLE with RetryInfo (600 ms); HTTP 503 with Retry-After: 1.
+    retried_no_sooner_than_asked(Protocol::Grpc, Duration::from_millis(600));
+    retried_no_sooner_than_asked(Protocol::HttpProtobuf, Duration::from_secs(1));
 }

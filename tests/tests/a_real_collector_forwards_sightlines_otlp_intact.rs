@@ -14,11 +14,9 @@ use std::time::Duration;
 use anyhow::Context;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value as Any, AnyValue, KeyValue};
 use serde_json::{json, Value};
-use sightline_bus::Bus;
 use sightline_otlp::map::{signals, Mapper};
-use sightline_otlp::{OtlpConfig, OtlpSink, Protocol};
-use sightline_sink::{OverflowPolicy, Pipeline, RunnerConfig};
-use sightline_tests::otlp::{every_kind, request_trace, SECRETS};
+use sightline_otlp::{OtlpConfig, Protocol};
+use sightline_tests::otlp::{every_kind, lossless_runner, otlp_pipeline, request_trace, SECRETS};
 use sightline_tests::real::{free_port, wait_until};
 use sightline_tests::{scratch_dir, workspace_root};
 
@@ -124,8 +122,6 @@ fn expected() -> BTreeMap<(String, String), Value> {
 }
 
 fn export(url: String, protocol: Protocol, instance: &str) {
-    let bus = Bus::new();
-    let mut pipeline = Pipeline::new(bus.clone()).unwrap();
     let config = OtlpConfig {
         endpoint: Some(url),
         protocol: Some(protocol),
@@ -134,19 +130,12 @@ fn export(url: String, protocol: Protocol, instance: &str) {
         batch_max_events: 16,
         ..Default::default()
     };
-    let sink = OtlpSink::new(&config).unwrap();
-    let stats = sink.stats_handle();
-    let runner = RunnerConfig {
-        policy: "otlp".into(),
-        overflow: OverflowPolicy::Block,
-        ..Default::default()
-    };
-    pipeline.add("otlp", Box::new(sink), runner).unwrap();
+    let p = otlp_pipeline(&config, &BTreeMap::new(), lossless_runner());
     let events: Vec<_> = request_trace().into_iter().chain(every_kind()).collect();
     let n = events.len() as u64;
-    bus.publish_batch(events);
-    pipeline.shutdown(Duration::from_secs(30));
-    let s = stats.stats();
+    p.bus.publish_batch(events);
+    p.pipeline.shutdown(Duration::from_secs(30));
+    let s = p.stats.stats();
     assert_eq!(
         (s.delivered, s.lost()),
         (n, 0),

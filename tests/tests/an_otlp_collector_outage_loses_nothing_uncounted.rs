@@ -4,13 +4,14 @@
 //! the exporter held during the outage arrives after recovery, and the receiver got exactly
 //! what the exporter reports as delivered.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use sightline_bus::Bus;
 use sightline_event::{Outcome, Rpc};
 use sightline_otlp::receiver::Receiver;
-use sightline_otlp::{OtlpConfig, OtlpSink, Protocol};
-use sightline_sink::{OverflowPolicy, Pipeline, RunnerConfig};
+use sightline_otlp::{OtlpConfig, Protocol};
+use sightline_sink::{OverflowPolicy, RunnerConfig};
+use sightline_tests::otlp::{lossless_runner, otlp_pipeline, OtlpPipeline};
 
 const RATE: u64 = 20_000;
 
@@ -24,8 +25,6 @@ fn percentile(mut v: Vec<Duration>, p: f64) -> Duration {
 #[test]
 fn an_otlp_collector_outage_loses_nothing_uncounted() {
     let mut receiver = Receiver::start(false).unwrap();
-    let bus = Bus::new();
-    let mut pipeline = Pipeline::new(bus.clone()).unwrap();
     let config = OtlpConfig {
         endpoint: Some(receiver.grpc_url()),
         protocol: Some(Protocol::Grpc),
@@ -38,18 +37,20 @@ fn an_otlp_collector_outage_loses_nothing_uncounted() {
         timeout_ms: Some(2_000),
         ..Default::default()
     };
-    let sink = OtlpSink::new(&config).unwrap();
-    let stats = sink.stats_handle();
+    // What agents get by default: a bounded queue that sheds (and counts) what does not fit.
     let runner = RunnerConfig {
-        policy: "otlp".into(),
         queue_capacity: 8192,
         overflow: OverflowPolicy::DropNewest,
         batch_max_events: 1024,
         max_retries: 3,
         retry_backoff_ms: 20,
-        ..Default::default()
+        ..lossless_runner()
     };
-    pipeline.add("otlp", Box::new(sink), runner).unwrap();
+    let OtlpPipeline {
+        bus,
+        pipeline,
+        stats,
+    } = otlp_pipeline(&config, &BTreeMap::new(), runner);
     let agents: Vec<_> = (0..16)
         .map(|i| bus.emitter("Support", format!("ticket-{i}")))
         .collect();

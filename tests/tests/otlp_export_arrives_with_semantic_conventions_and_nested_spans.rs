@@ -12,13 +12,11 @@ use std::time::Duration;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value as Any, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, Span};
-use sightline_bus::Bus;
 use sightline_event::{Family, Kind};
 use sightline_otlp::receiver::Receiver;
-use sightline_otlp::{Compression, OtlpConfig, OtlpSink, Protocol};
-use sightline_sink::{Pipeline, RunnerConfig};
-use sightline_tests::otlp::{every_kind, request_trace, SECRETS};
-use sightline_tests::workspace_root;
+use sightline_otlp::{Compression, OtlpConfig, Protocol};
+use sightline_tests::assert_golden;
+use sightline_tests::otlp::{every_kind, lossless_runner, otlp_pipeline, request_trace, SECRETS};
 
 struct Got {
     resource: Vec<KeyValue>,
@@ -28,8 +26,6 @@ struct Got {
 
 fn export(protocol: Protocol) -> Got {
     let receiver = Receiver::start(true).unwrap();
-    let bus = Bus::new();
-    let mut pipeline = Pipeline::new(bus.clone()).unwrap();
     let env: BTreeMap<String, String> = [(
         "OTEL_RESOURCE_ATTRIBUTES".to_string(),
         "deployment.environment.name=test".to_string(),
@@ -50,22 +46,13 @@ fn export(protocol: Protocol) -> Got {
         batch_max_events: 7,
         ..Default::default()
     };
-    let sink = OtlpSink::with_env(&config, &env).unwrap();
-    let stats = sink.stats_handle();
-    let runner = RunnerConfig {
-        policy: "otlp".into(),
-        overflow: sightline_sink::OverflowPolicy::Block,
-        ..Default::default()
-    };
-    pipeline.add("otlp", Box::new(sink), runner).unwrap();
+    let p = otlp_pipeline(&config, &env, lossless_runner());
     let events: Vec<_> = request_trace().into_iter().chain(every_kind()).collect();
     let n = events.len() as u64;
-    for e in events {
-        bus.publish(e);
-    }
-    let reports = pipeline.shutdown(Duration::from_secs(20));
+    p.bus.publish_batch(events);
+    let reports = p.pipeline.shutdown(Duration::from_secs(20));
     assert_eq!(reports[0].undelivered, 0);
-    let s = stats.stats();
+    let s = p.stats.stats();
     assert_eq!((s.received, s.delivered, s.lost()), (n, n, 0), "{s:?}");
     let got = receiver.take();
     let mut resource = None;
@@ -149,16 +136,7 @@ fn otlp_export_arrives_with_semantic_conventions_and_nested_spans() {
     };
     let rendered = golden_json(&grpc);
     assert_eq!(rendered, golden_json(&http), "gRPC and HTTP exports differ");
-    let path = workspace_root().join("tests/golden/otlp_request_trace.json");
-    if std::env::var_os("SIGHTLINE_BLESS").is_some() {
-        std::fs::write(&path, &rendered).unwrap();
-    }
-    let golden =
-        std::fs::read_to_string(&path).expect("golden file missing: run with SIGHTLINE_BLESS=1");
-    assert_eq!(
-        rendered, golden,
-        "OTLP output changed; bless it if deliberate"
-    );
+    assert_golden("tests/golden/otlp_request_trace.json", &rendered);
 
     // No secret, anywhere, over either protocol.
     for g in [&grpc, &http] {

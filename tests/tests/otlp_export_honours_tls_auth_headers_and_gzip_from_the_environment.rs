@@ -9,25 +9,15 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-use sightline_bus::Bus;
 use sightline_event::Rpc;
 use sightline_otlp::receiver::Receiver;
-use sightline_otlp::{OtlpConfig, OtlpSink, OtlpStats};
-use sightline_sink::{OverflowPolicy, Pipeline, RunnerConfig};
+use sightline_otlp::{OtlpConfig, OtlpStats};
+use sightline_tests::otlp::{lossless_runner, otlp_pipeline};
 use sightline_tests::scratch_dir;
 
 fn export(env: &BTreeMap<String, String>, config: &OtlpConfig, n: u64) -> OtlpStats {
-    let bus = Bus::new();
-    let mut pipeline = Pipeline::new(bus.clone()).unwrap();
-    let sink = OtlpSink::with_env(config, env).unwrap();
-    let stats = sink.stats_handle();
-    let runner = RunnerConfig {
-        policy: "otlp".into(),
-        overflow: OverflowPolicy::Block,
-        ..Default::default()
-    };
-    pipeline.add("otlp", Box::new(sink), runner).unwrap();
-    let agent = bus.emitter("Support", "t-1");
+    let p = otlp_pipeline(config, env, lossless_runner());
+    let agent = p.bus.emitter("Support", "t-1");
     for _ in 0..n {
         agent.emit_with(|m| {
             m.duration_ns = Some(1000);
@@ -37,14 +27,14 @@ fn export(env: &BTreeMap<String, String>, config: &OtlpConfig, n: u64) -> OtlpSt
             }
         });
     }
-    pipeline.flush(Duration::from_secs(10));
+    p.pipeline.flush(Duration::from_secs(10));
     assert!(
-        stats.wait_idle(Duration::from_secs(20)),
+        p.stats.wait_idle(Duration::from_secs(20)),
         "{:?}",
-        stats.stats()
+        p.stats.stats()
     );
-    pipeline.shutdown(Duration::from_secs(5));
-    stats.stats()
+    p.pipeline.shutdown(Duration::from_secs(5));
+    p.stats.stats()
 }
 
 #[test]

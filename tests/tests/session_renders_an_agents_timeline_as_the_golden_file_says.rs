@@ -7,7 +7,7 @@
 //! Run with `SIGHTLINE_BLESS=1` to rewrite the golden file after a deliberate change.
 
 use sightline_event::*;
-use sightline_tests::{scratch_dir, sightline_with_stdin, workspace_root};
+use sightline_tests::{assert_golden, scratch_dir, sightline_with_stdin};
 
 const T0: u64 = 1_763_936_129_000_000_000;
 
@@ -316,16 +316,7 @@ fn session_renders_an_agents_timeline_as_the_golden_file_says() {
     let rendered = format!(
         "$ sightline session {agent}\n{timeline}\n$ sightline session {agent} --at 20\n{state}\n$ sightline session {agent} --at 9\n{early}"
     );
-    let path = workspace_root().join("tests/golden/session.txt");
-    if std::env::var_os("SIGHTLINE_BLESS").is_some() {
-        std::fs::write(&path, &rendered).unwrap();
-    }
-    let golden =
-        std::fs::read_to_string(&path).expect("golden file missing: run with SIGHTLINE_BLESS=1");
-    assert_eq!(
-        rendered, golden,
-        "session output changed; bless it if deliberate"
-    );
+    assert_golden("tests/golden/session.txt", &rendered);
 
     // The machine form: that agent's events only, in order, parseable.
     let json = run(data_dir, &["session", agent, "--format", "json"], None);

@@ -219,11 +219,11 @@ pub fn parse_kv_list(key: &str, text: &str) -> Result<Vec<(String, String)>, Con
                 format!("item {} ({item:?}) is not key=value", i + 1),
             ));
         };
+        // Percent-decoding only (W3C baggage): `+` and `&` are themselves.
         let decode = |s: &str| {
-            form_urlencoded::parse(format!("x={}", s.trim().replace('+', "%2B")).as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
+            percent_encoding::percent_decode_str(s.trim())
+                .decode_utf8_lossy()
+                .into_owned()
         };
         let k = decode(k);
         if k.is_empty() {
@@ -324,43 +324,52 @@ impl OtlpConfig {
                 }
             },
         };
+        // Header names are case-insensitive: merge them lowercased, the config winning.
         let mut headers: BTreeMap<String, String> = BTreeMap::new();
-        if let Some(h) = env.var("OTEL_EXPORTER_OTLP_HEADERS") {
-            headers.extend(parse_kv_list("OTEL_EXPORTER_OTLP_HEADERS", &h)?);
-        }
-        headers.extend(c.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let mut checked = Vec::new();
-        for (k, v) in headers {
+        let check_header = |key: &str, k: &str, v: &str| -> Result<String, ConfigError> {
             let name = k.to_ascii_lowercase();
             if name.is_empty()
                 || !name
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
             {
-                return Err(err("headers", format!("{k:?} is not a valid header name")));
+                return Err(err(key, format!("{k:?} is not a valid header name")));
             }
-            if v.bytes().any(|b| b < 0x20 && b != b'\t') {
+            // What both gRPC metadata and HTTP accept: visible ASCII, spaces and tabs.
+            if !v.bytes().all(|b| (0x20..0x7f).contains(&b) || b == b'\t') {
                 return Err(err(
-                    "headers",
-                    format!("the value of {k:?} has control characters"),
+                    key,
+                    format!("the value of {k:?} must be printable ASCII"),
                 ));
             }
-            checked.push((name, v));
+            Ok(name)
+        };
+        if let Some(h) = env.var("OTEL_EXPORTER_OTLP_HEADERS") {
+            for (k, v) in parse_kv_list("OTEL_EXPORTER_OTLP_HEADERS", &h)? {
+                headers.insert(check_header("OTEL_EXPORTER_OTLP_HEADERS", &k, &v)?, v);
+            }
         }
-        let timeout_ms = match c.timeout_ms {
-            Some(t) => t,
+        for (k, v) in &c.headers {
+            headers.insert(check_header("headers", k, v)?, v.clone());
+        }
+        let checked: Vec<(String, String)> = headers.into_iter().collect();
+        let (timeout_key, timeout_ms) = match c.timeout_ms {
+            Some(t) => ("timeout_ms", t),
             None => match env.var("OTEL_EXPORTER_OTLP_TIMEOUT") {
-                Some(v) => v.trim().parse().map_err(|_| {
-                    err(
-                        "OTEL_EXPORTER_OTLP_TIMEOUT",
-                        format!("{v:?} is not milliseconds"),
-                    )
-                })?,
-                None => 10_000,
+                Some(v) => (
+                    "OTEL_EXPORTER_OTLP_TIMEOUT",
+                    v.trim().parse().map_err(|_| {
+                        err(
+                            "OTEL_EXPORTER_OTLP_TIMEOUT",
+                            format!("{v:?} is not milliseconds"),
+                        )
+                    })?,
+                ),
+                None => ("timeout_ms", 10_000),
             },
         };
         if timeout_ms == 0 {
-            return Err(err("timeout_ms", "must be at least 1"));
+            return Err(err(timeout_key, "must be at least 1"));
         }
         let ca_path = c
             .ca_cert_path
@@ -463,6 +472,36 @@ mod tests {
         assert!(r
             .resource
             .contains(&("deployment.environment.name".into(), "prod".into())));
+    }
+
+    #[test]
+    fn header_values_keep_plus_and_ampersand_and_names_merge_case_insensitively() {
+        let e = env(&[(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "api-key=ab%26cd+ef&gh,authorization=from-env",
+        )]);
+        let c = OtlpConfig {
+            headers: [("Authorization".to_owned(), "from-config".to_owned())].into(),
+            ..Default::default()
+        };
+        let r = c.resolve(&e).unwrap();
+        assert_eq!(
+            r.headers,
+            vec![
+                ("api-key".to_owned(), "ab&cd+ef&gh".to_owned()),
+                ("authorization".to_owned(), "from-config".to_owned()),
+            ]
+        );
+        let bad = env(&[("OTEL_EXPORTER_OTLP_HEADERS", "x=caf%C3%A9")]);
+        assert_eq!(
+            OtlpConfig::default().resolve(&bad).unwrap_err().key,
+            "OTEL_EXPORTER_OTLP_HEADERS"
+        );
+        let zero = env(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "0")]);
+        assert_eq!(
+            OtlpConfig::default().resolve(&zero).unwrap_err().key,
+            "OTEL_EXPORTER_OTLP_TIMEOUT"
+        );
     }
 
     #[test]

@@ -130,6 +130,26 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// The end: whatever is still held is counted as left at shutdown, and nothing is
+    /// counted after this (a request still finishing is ignored).
+    fn finish(&self) {
+        let mut q = self.lock();
+        if q.finished {
+            return;
+        }
+        let left = q.held_events as u64;
+        q.finished = true;
+        q.items.clear();
+        q.held_events = 0;
+        q.held_bytes = 0;
+        q.waiting_bytes = 0;
+        self.counters
+            .dropped_shutdown
+            .fetch_add(left, Ordering::Relaxed);
+        drop(q);
+        self.changed.notify_all();
+    }
 }
 
 /// A cloneable reader of the exporter's counters.
@@ -284,9 +304,10 @@ impl Exporter {
             if q.oldest.is_none() && !q.items.is_empty() {
                 q.oldest = Some(Instant::now());
             }
-        }
-        if dropped > 0 {
-            c.dropped_queue_full.fetch_add(dropped, Ordering::Relaxed);
+            // Inside the lock: a snapshot never sees an event in no outcome.
+            if dropped > 0 {
+                c.dropped_queue_full.fetch_add(dropped, Ordering::Relaxed);
+            }
         }
         self.shared.wake.notify_one();
         Ok(())
@@ -313,6 +334,8 @@ impl Exporter {
         }
         self.shared.wake.notify_one();
         let _ = thread.join();
+        // Had the worker died, nobody would have counted what it held.
+        self.shared.finish();
     }
 }
 
@@ -386,10 +409,22 @@ impl Worker {
                 }
             };
             let Some(batch) = batch else { break };
-            let permit = tokio::select! {
-                p = permits.clone().acquire_owned() => p,
+            // Wait for a free request slot, but not past shutdown's drain deadline (the batch
+            // stays counted as held, so the final count takes it).
+            let permit = loop {
+                let drain_until = self.shared.lock().drain_until;
+                if drain_until.is_some_and(|d| Instant::now() >= d) {
+                    break None;
+                }
+                let slice = drain_until.map_or(Duration::from_millis(100), |d| {
+                    d.saturating_duration_since(Instant::now())
+                        .min(Duration::from_millis(100))
+                });
+                if let Ok(p) = tokio::time::timeout(slice, permits.clone().acquire_owned()).await {
+                    break p.ok();
+                }
             };
-            let Ok(permit) = permit else { break };
+            let Some(permit) = permit else { break };
             let shared = self.shared.clone();
             let transport = self.transport.clone();
             let cfg = self.cfg.clone();
@@ -401,19 +436,7 @@ impl Worker {
             while tasks.try_join_next().is_some() {}
         }
         // Drain time is over (or everything is out): count what is left and stop.
-        let mut q = self.shared.lock();
-        let left = q.held_events as u64;
-        q.finished = true;
-        q.items.clear();
-        q.held_events = 0;
-        q.held_bytes = 0;
-        q.waiting_bytes = 0;
-        self.shared
-            .counters
-            .dropped_shutdown
-            .fetch_add(left, Ordering::Relaxed);
-        drop(q);
-        self.shared.changed.notify_all();
+        self.shared.finish();
         tasks.abort_all();
     }
 
@@ -578,15 +601,18 @@ async fn deliver(
             .retry_initial_backoff_ms
             .saturating_mul(1u64 << attempt.min(20))
             .min(cfg.retry_max_backoff_ms);
-        let delay = e
-            .throttle
-            .unwrap_or_else(|| Duration::from_millis(fastrand::u64(0..=ceiling)));
-        let now = Instant::now();
-        if now + delay > started + max_elapsed {
+        // The server's requested wait, honoured (but never less than the first backoff, so
+        // a zero `Retry-After` does not make a busy loop), else full jitter.
+        let delay = match e.throttle {
+            Some(t) => t.max(Duration::from_millis(cfg.retry_initial_backoff_ms)),
+            None => Duration::from_millis(fastrand::u64(0..=ceiling)),
+        };
+        // Saturating: a collector asking for years must not overflow an Instant.
+        if started.elapsed().saturating_add(delay) > max_elapsed {
             return Fate::GaveUp;
         }
         let drain_until = shared.lock().drain_until;
-        if drain_until.is_some_and(|d| now + delay >= d) {
+        if drain_until.is_some_and(|d| d.saturating_duration_since(Instant::now()) <= delay) {
             return Fate::Shutdown;
         }
         tokio::time::sleep(delay).await;

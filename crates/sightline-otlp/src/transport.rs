@@ -250,7 +250,7 @@ impl Transport {
                 } else {
                     body
                 };
-                let resp = rb.body(body).send().await.map_err(|e| SendError {
+                let mut resp = rb.body(body).send().await.map_err(|e| SendError {
                     retryable: true,
                     throttle: None,
                     message: format!("http: {e}"),
@@ -262,7 +262,15 @@ impl Transport {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.trim().parse::<u64>().ok())
                     .map(Duration::from_secs);
-                let bytes = resp.bytes().await.unwrap_or_default();
+                // The response is small (a partial success at most): read at most 1 MiB of it.
+                let mut bytes = Vec::new();
+                while let Ok(Some(chunk)) = resp.chunk().await {
+                    if bytes.len() + chunk.len() > 1 << 20 {
+                        break;
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                let bytes = Bytes::from(bytes);
                 if (200..300).contains(&status) {
                     return Ok(match signal {
                         Signal::Logs => ExportLogsServiceResponse::decode(bytes)

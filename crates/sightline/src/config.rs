@@ -164,8 +164,20 @@ impl Config {
         if self.otlp.enabled {
             self.otlp
                 .resolve(&sightline_otlp::config::ProcessEnv)
-                .map_err(|e| anyhow::anyhow!("otlp.{e}"))?;
+                .map_err(|e| {
+                    if e.key.starts_with("OTEL_") {
+                        anyhow::anyhow!("{e}")
+                    } else {
+                        anyhow::anyhow!("otlp.{e}")
+                    }
+                })?;
         }
+        anyhow::ensure!(
+            self.otlp.queue_max_events >= self.sinks.otlp.batch_max_events,
+            "otlp.queue_max_events: {} is smaller than sinks.otlp.batch_max_events ({}): no batch from the sink's queue would fit",
+            self.otlp.queue_max_events,
+            self.sinks.otlp.batch_max_events
+        );
         let policies = self.redactors()?;
         for (name, sink) in self.sinks() {
             sink.subscribe_options(name)

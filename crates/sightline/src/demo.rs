@@ -172,6 +172,7 @@ pub fn run(mut config: Config, args: DemoArgs, data_dir: &Path) -> anyhow::Resul
         }
     }
     let reports = pipeline.shutdown(Duration::from_secs(10));
+    let otlp_stats = otlp.as_ref().map(pipeline::final_otlp_stats);
     let metrics_addr = server.as_ref().map(|s| s.local_addr());
     drop(server);
     let t = tally.snapshot();
@@ -240,8 +241,7 @@ pub fn run(mut config: Config, args: DemoArgs, data_dir: &Path) -> anyhow::Resul
             thousands(s.events_redacted)
         );
     }
-    if let Some(h) = &otlp {
-        let o = h.stats();
+    if let Some(o) = otlp_stats.clone() {
         out += &format!(
             "\nOTLP export: {} events delivered ({} spans, {} log records, {} requests); lost: {} rejected, {} given up, {} left at shutdown, {} too big for the buffer; {} retries{}\n",
             thousands(o.delivered),
@@ -279,7 +279,7 @@ pub fn run(mut config: Config, args: DemoArgs, data_dir: &Path) -> anyhow::Resul
         "failing_schedules": t.failing_schedules,
         "seq_gaps": t.seq_gaps,
         "undelivered": undelivered,
-        "otlp": otlp.as_ref().map(|h| h.stats()),
+        "otlp": otlp_stats,
         "archive": archive.as_ref().map(|(dir, stats)| serde_json::json!({
             "dir": dir.display().to_string(),
             "stats": stats.snapshot(),

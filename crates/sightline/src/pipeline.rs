@@ -74,12 +74,15 @@ pub fn assemble(
         },
         Select::Only(only) => only == name,
     };
+    let lossless = !matches!(select, Select::All);
     let runner = |cfg: &RunnerConfig| match select {
         Select::All => cfg.clone(),
-        // A backfill must not drop: wait for room instead.
+        // A backfill must not drop: wait for room instead, and keep retrying a sink that
+        // is slow to take a batch (the shutdown deadline still bounds it).
         Select::Only(_) | Select::AllLossless => RunnerConfig {
             overflow: OverflowPolicy::Block,
             block_timeout_ms: 60_000,
+            max_retries: cfg.max_retries.max(1000),
             ..cfg.clone()
         },
     };
@@ -133,8 +136,13 @@ pub fn assemble(
         out.metrics = Some(registry);
     }
     if wanted("otlp") {
-        let sink = sightline_otlp::OtlpSink::new(&config.otlp)
-            .context("cannot start the OTLP exporter")?;
+        let mut otlp = config.otlp.clone();
+        if lossless {
+            // A backfill waits for the collector at the end too, within shutdown's deadline.
+            otlp.drain_timeout_ms = otlp.drain_timeout_ms.max(50_000);
+        }
+        let sink =
+            sightline_otlp::OtlpSink::new(&otlp).context("cannot start the OTLP exporter")?;
         out.otlp = Some(sink.stats_handle());
         specs.push(("otlp".into(), Box::new(sink), runner(&config.sinks.otlp)));
     }
@@ -177,13 +185,13 @@ pub fn report_sinks(reports: &[ShutdownReport]) -> u64 {
 /// events it lost (rejected, given up, left at shutdown, or too many for its buffer).
 pub fn report_otlp(otlp: Option<&sightline_otlp::OtlpStatsHandle>) -> u64 {
     let Some(h) = otlp else { return 0 };
-    let s = h.stats();
+    let s = final_otlp_stats(h);
     eprintln!(
         "  otlp export      delivered {:>9}  rejected {}  gave up {}  left at shutdown {}  too big for the buffer {}  retries {}{}",
         thousands(s.delivered),
         s.rejected,
         s.gave_up,
-        s.dropped_shutdown,
+        s.dropped_shutdown + s.held_events,
         s.dropped_queue_full,
         s.retries,
         s.last_error
@@ -191,7 +199,15 @@ pub fn report_otlp(otlp: Option<&sightline_otlp::OtlpStatsHandle>) -> u64 {
             .map(|e| format!("  (last error: {e})"))
             .unwrap_or_default()
     );
-    s.lost()
+    s.lost() + s.held_events
+}
+
+/// The exporter's counters once it is done: the sink runner's shutdown may return while the
+/// exporter still drains (its own deadline), so wait for that (bounded). Anything still held
+/// after it counts as not delivered.
+pub fn final_otlp_stats(h: &sightline_otlp::OtlpStatsHandle) -> sightline_otlp::OtlpStats {
+    h.wait_idle(std::time::Duration::from_secs(60));
+    h.stats()
 }
 
 /// Success when nothing was lost, 1 otherwise.
