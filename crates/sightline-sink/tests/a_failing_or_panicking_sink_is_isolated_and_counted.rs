@@ -73,13 +73,21 @@ fn a_panicking_sink_dies_alone_and_its_events_are_counted() {
     p.add("memory", Box::new(mem), fast()).unwrap();
     p.add("panicker", Box::new(Panicker), fast()).unwrap();
     emit(&bus, 100);
+    let panicker = || {
+        p.stats()
+            .into_iter()
+            .find(|s| s.name == "panicker")
+            .unwrap()
+    };
     wait_until(|| memory.len() == 100);
-    wait_until(|| p.stats()[1].received == 100);
-    let s = p
-        .stats()
-        .into_iter()
-        .find(|s| s.name == "panicker")
-        .unwrap();
+    // Received first, counted as failed right after: wait for both (and for the death).
+    wait_until(|| {
+        let s = panicker();
+        s.state == SinkState::Dead
+            && s.failed(FailReason::Panic) + s.failed(FailReason::SinkDead) == 100
+    });
+    let s = panicker();
+    assert_eq!(s.received, 100);
     assert_eq!(s.state, SinkState::Dead);
     assert_eq!(s.panics, 3);
     assert_eq!(s.written, 0);
