@@ -1,0 +1,235 @@
+//! Group `runtime`: what an agent costs, and what observing it costs the agent.
+//!
+//! - `rpc_roundtrip`: one agent, sequential RPCs that each change and persist its state
+//!   (SQLite, WAL), with a tally sink subscribed; requests per second.
+//! - `rpc_many_agents`: 1,000 agents called in parallel (one RPC each per iteration).
+//! - `wake_from_hibernation`: an RPC to a hibernated agent (open its database, load its state,
+//!   answer).
+//! - `rpc_roundtrip_unsubscribed` vs `rpc_roundtrip_all_sinks`: the same RPCs with nobody
+//!   listening, and with the full pipeline (tally, archive, Prometheus metrics, OTLP to a
+//!   loopback receiver) subscribed to every event.
+//!
+//! Run: `cargo bench -p sightline-runtime --bench agent` (criterion keeps results under
+//! `target/criterion/runtime/`); the overhead ratio is printed at the end.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use serde_json::{json, Value};
+use sightline_bus::Bus;
+use sightline_runtime::{Agent, Ctx, RpcError, Runtime, RuntimeConfig};
+use sightline_sink::{Pipeline, RunnerConfig, TallySink};
+
+struct Counter;
+
+impl Agent for Counter {
+    async fn on_rpc(
+        &mut self,
+        ctx: &mut Ctx,
+        method: &str,
+        _args: Value,
+    ) -> Result<Value, RpcError> {
+        match method {
+            "increment" => {
+                let n = ctx.state()["n"].as_u64().unwrap_or(0) + 1;
+                ctx.set_state(json!({ "n": n, "last": "increment" }))
+                    .map_err(|e| RpcError::new("StateError", e.to_string()))?;
+                Ok(json!(n))
+            }
+            _ => Err(RpcError::new("NotFound", method)),
+        }
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sightline-bench-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn runtime(bus: &Bus, dir: PathBuf, idle_ms: u64, rt: &tokio::runtime::Runtime) -> Runtime {
+    let runtime = Runtime::new(
+        bus.clone(),
+        RuntimeConfig {
+            data_dir: dir,
+            idle_hibernate_ms: idle_ms,
+            ..Default::default()
+        },
+        rt.handle().clone(),
+    );
+    runtime.register("Counter", |_| Counter);
+    runtime
+}
+
+/// Seconds for `iters` sequential RPCs to one agent.
+fn sequential(rt: &tokio::runtime::Runtime, runtime: &Runtime, iters: u64) -> Duration {
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iters {
+            runtime
+                .rpc("Counter", "bench", "increment", Value::Null, None)
+                .await
+                .expect("rpc");
+        }
+        start.elapsed()
+    })
+}
+
+fn all_sinks(bus: &Bus, dir: &std::path::Path) -> (Pipeline, sightline_otlp::receiver::Receiver) {
+    let mut pipeline = Pipeline::new(bus.clone()).expect("pipeline");
+    let receiver = sightline_otlp::receiver::Receiver::start_counting().expect("receiver");
+    let archive = sightline_archive::ArchiveWriter::open(
+        dir.join("archive"),
+        sightline_archive::ArchiveConfig::default(),
+    )
+    .expect("archive");
+    let registry = prometheus::Registry::new();
+    let metrics =
+        sightline_prometheus::EventMetrics::new(&registry, 2000, 100_000).expect("metrics");
+    let otlp = sightline_otlp::OtlpSink::new(&sightline_otlp::OtlpConfig {
+        endpoint: Some(receiver.grpc_url()),
+        ..Default::default()
+    })
+    .expect("otlp");
+    let runner = |policy: &str| RunnerConfig {
+        policy: policy.into(),
+        queue_capacity: 65536,
+        batch_max_events: 4096,
+        ..Default::default()
+    };
+    let (tally, _) = TallySink::new();
+    pipeline
+        .add_group(vec![
+            ("tally".into(), Box::new(tally), runner("none")),
+            ("archive".into(), Box::new(archive), runner("archive")),
+            ("prometheus".into(), Box::new(metrics), runner("metrics")),
+            ("otlp".into(), Box::new(otlp), runner("otlp")),
+        ])
+        .expect("sinks");
+    (pipeline, receiver)
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let mut g = c.benchmark_group("runtime");
+    g.throughput(Throughput::Elements(1));
+
+    // One agent, a tally subscribed.
+    {
+        let bus = Bus::new();
+        let mut pipeline = Pipeline::new(bus.clone()).expect("pipeline");
+        let (tally, _) = TallySink::new();
+        pipeline
+            .add("tally", Box::new(tally), RunnerConfig::default())
+            .expect("tally");
+        let runtime = runtime(&bus, scratch("roundtrip"), 600_000, &rt);
+        g.bench_function("rpc_roundtrip", |b| {
+            b.iter_custom(|iters| sequential(&rt, &runtime, iters))
+        });
+        pipeline.shutdown(Duration::from_secs(10));
+    }
+
+    // Unsubscribed vs every sink.
+    let unsubscribed = {
+        let bus = Bus::new();
+        let runtime = runtime(&bus, scratch("unsubscribed"), 600_000, &rt);
+        let mut total = (Duration::ZERO, 0u64);
+        g.bench_function("rpc_roundtrip_unsubscribed", |b| {
+            b.iter_custom(|iters| {
+                let d = sequential(&rt, &runtime, iters);
+                total = (total.0 + d, total.1 + iters);
+                d
+            })
+        });
+        total
+    };
+    let with_sinks = {
+        let bus = Bus::new();
+        let dir = scratch("all-sinks");
+        let (pipeline, _receiver) = all_sinks(&bus, &dir);
+        let runtime = runtime(&bus, dir.join("agents"), 600_000, &rt);
+        let mut total = (Duration::ZERO, 0u64);
+        g.bench_function("rpc_roundtrip_all_sinks", |b| {
+            b.iter_custom(|iters| {
+                let d = sequential(&rt, &runtime, iters);
+                total = (total.0 + d, total.1 + iters);
+                d
+            })
+        });
+        pipeline.shutdown(Duration::from_secs(30));
+        total
+    };
+
+    // 1,000 agents in parallel.
+    {
+        let bus = Bus::new();
+        let runtime = runtime(&bus, scratch("many"), 600_000, &rt);
+        g.throughput(Throughput::Elements(1000));
+        g.bench_function("rpc_many_agents", |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let calls: Vec<_> = (0..1000)
+                            .map(|i| {
+                                let r = runtime.clone();
+                                tokio::spawn(async move {
+                                    r.rpc(
+                                        "Counter",
+                                        &format!("agent-{i}"),
+                                        "increment",
+                                        Value::Null,
+                                        None,
+                                    )
+                                    .await
+                                })
+                            })
+                            .collect();
+                        for c in calls {
+                            c.await.expect("join").expect("rpc");
+                        }
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+        g.throughput(Throughput::Elements(1));
+    }
+
+    // Wake from hibernation: the agent hibernates after 1 ms idle, so every call wakes it.
+    {
+        let bus = Bus::new();
+        let runtime = runtime(&bus, scratch("wake"), 1, &rt);
+        g.bench_function("wake_from_hibernation", |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    // Wait until it is hibernated.
+                    while runtime.active() > 0 {
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                    total += sequential(&rt, &runtime, 1);
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+
+    let per = |(d, n): (Duration, u64)| d.as_secs_f64() / n.max(1) as f64;
+    let (u, a) = (per(unsubscribed), per(with_sinks));
+    println!(
+        "runtime: rpc_roundtrip_unsubscribed {:.0} req/s, rpc_roundtrip_all_sinks {:.0} req/s: observability costs the agent {:+.1}%",
+        1.0 / u,
+        1.0 / a,
+        (a / u - 1.0) * 100.0
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,420 @@
+//! # sightline-runtime: a Durable-Object-style agent runtime that emits every event
+//!
+//! Sightline needs a real emitter, and its users need a picture of what an agent runtime
+//! instrumented with Sightline looks like. This crate is a compact, real one in the model of
+//! Cloudflare's Agents SDK on Durable Objects, in one process:
+//!
+//! - an agent is addressed by class and stable name; the same name always reaches the same
+//!   instance and its state;
+//! - one instance handles one input at a time (a bounded mailbox on tokio);
+//! - instances start on first use, hibernate after an idle timeout (memory released, state
+//!   kept) and wake on the next input — each transition evented;
+//! - each agent has its own SQLite database (rusqlite) holding its state (JSON, size-limited),
+//!   persisted on every `set_state`, which emits `state:update` with version, changed paths,
+//!   size and a JSON-Patch;
+//! - RPCs are evented (`rpc`, `rpc:error`) with duration and the caller's trace context
+//!   continued;
+//! - per-agent sequence numbers continue across hibernation and restarts, never reused.
+//!
+//! It depends on the event model and the bus only, never on a sink.
+//!
+//! ```
+//! use serde_json::{json, Value};
+//! use sightline_bus::Bus;
+//! use sightline_runtime::{Agent, Ctx, RpcError, Runtime, RuntimeConfig};
+//!
+//! struct Counter;
+//! impl Agent for Counter {
+//!     async fn on_rpc(&mut self, ctx: &mut Ctx, method: &str, _args: Value) -> Result<Value, RpcError> {
+//!         match method {
+//!             "increment" => {
+//!                 let n = ctx.state()["n"].as_u64().unwrap_or(0) + 1;
+//!                 ctx.set_state(json!({ "n": n })).map_err(|e| RpcError::new("StateError", e.to_string()))?;
+//!                 Ok(json!(n))
+//!             }
+//!             other => Err(RpcError::new("NotFound", format!("no method {other}"))),
+//!         }
+//!     }
+//! }
+//!
+//! # let dir = std::env::temp_dir().join(format!("sightline-runtime-doc-{}", std::process::id()));
+//! let rt = tokio::runtime::Runtime::new().unwrap();
+//! let runtime = Runtime::new(Bus::new(), RuntimeConfig { data_dir: dir.clone(), ..Default::default() }, rt.handle().clone());
+//! runtime.register("Counter", |_| Counter);
+//! let n = rt.block_on(runtime.rpc("Counter", "c-1", "increment", json!({}), None)).unwrap();
+//! assert_eq!(n, json!(1));
+//! # std::fs::remove_dir_all(dir).ok();
+//! ```
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod agent;
+mod store;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sightline_bus::Bus;
+use sightline_event::{
+    AgentHibernate, AgentRef, AgentWake, Name, Outcome, Rpc, RpcError as RpcErrorEvent, Sensitive,
+    TraceContext,
+};
+use tokio::sync::{mpsc, oneshot};
+
+pub use agent::{Agent, Ctx, RpcError, StateError};
+pub use store::{Store, StoreError};
+
+/// The runtime's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Where the agents' databases live (`<data_dir>/<class>/<name>.sqlite`).
+    pub data_dir: PathBuf,
+    /// An instance idle this long hibernates (memory released, state kept), in milliseconds.
+    pub idle_hibernate_ms: u64,
+    /// Largest state, serialized, in bytes; a bigger update is refused (`state:rejected`).
+    pub state_max_bytes: u64,
+    /// Inputs waiting for one instance; past it callers get an `Overloaded` error.
+    pub mailbox_capacity: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("agents"),
+            idle_hibernate_ms: 30_000,
+            state_max_bytes: 1024 * 1024,
+            mailbox_capacity: 1024,
+        }
+    }
+}
+
+/// Sequence numbers reserved ahead in the agent's database: after a crash the agent resumes
+/// past the reservation, so no number is ever used twice (a crash leaves a gap, the sign of
+/// possibly lost events).
+const SEQ_BLOCK: u64 = 4096;
+
+enum Msg {
+    Rpc {
+        method: String,
+        args: Value,
+        caller: Option<Name>,
+        trace: Option<TraceContext>,
+        reply: oneshot::Sender<Result<Value, RpcError>>,
+    },
+}
+
+type Spawner = dyn Fn(Arc<Inner>, AgentRef, mpsc::Receiver<Msg>) + Send + Sync;
+
+struct Inner {
+    bus: Bus,
+    cfg: RuntimeConfig,
+    handle: tokio::runtime::Handle,
+    classes: RwLock<HashMap<String, Arc<Spawner>>>,
+    instances: Mutex<HashMap<AgentRef, mpsc::Sender<Msg>>>,
+}
+
+impl Inner {
+    fn instances(&self) -> MutexGuard<'_, HashMap<AgentRef, mpsc::Sender<Msg>>> {
+        self.instances.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn db_path(&self, agent: &AgentRef) -> PathBuf {
+        let safe = |s: &str| -> String {
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
+        };
+        // The escaped name plus a hash of the real one: distinct names never share a file.
+        let hash = agent.name.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+        });
+        self.cfg
+            .data_dir
+            .join(safe(&agent.class))
+            .join(format!("{}-{hash:016x}.sqlite", safe(&agent.name)))
+    }
+}
+
+/// The runtime: registers agent classes and routes inputs to their instances.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("cfg", &self.inner.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+impl Runtime {
+    /// A runtime emitting on `bus`, running its instances on `handle`.
+    pub fn new(bus: Bus, cfg: RuntimeConfig, handle: tokio::runtime::Handle) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                bus,
+                cfg,
+                handle,
+                classes: RwLock::new(HashMap::new()),
+                instances: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Registers an agent class; `make` builds an instance for a name (at start and wake).
+    pub fn register<A, F>(&self, class: &str, make: F)
+    where
+        A: Agent,
+        F: Fn(&AgentRef) -> A + Send + Sync + 'static,
+    {
+        let make = Arc::new(make);
+        let spawner: Arc<Spawner> = Arc::new(move |inner: Arc<Inner>, agent, rx| {
+            let make = make.clone();
+            let handle = inner.handle.clone();
+            handle.spawn(run_instance(inner, agent, rx, move |a: &AgentRef| make(a)));
+        });
+        if let Ok(mut classes) = self.inner.classes.write() {
+            classes.insert(class.to_owned(), spawner);
+        }
+    }
+
+    /// Instances in memory now.
+    pub fn active(&self) -> usize {
+        self.inner.instances().len()
+    }
+
+    /// Calls `method` on the agent `class/name` (started or woken if needed), continuing
+    /// `trace` (the caller's context) when given.
+    pub async fn rpc(
+        &self,
+        class: &str,
+        name: &str,
+        method: &str,
+        args: Value,
+        trace: Option<TraceContext>,
+    ) -> Result<Value, RpcError> {
+        self.rpc_from(class, name, method, args, trace, None).await
+    }
+
+    /// As [`Runtime::rpc`], naming the caller (a connection id or `Class/name`).
+    pub async fn rpc_from(
+        &self,
+        class: &str,
+        name: &str,
+        method: &str,
+        args: Value,
+        trace: Option<TraceContext>,
+        caller: Option<&str>,
+    ) -> Result<Value, RpcError> {
+        let (reply, rx) = oneshot::channel();
+        let msg = Msg::Rpc {
+            method: method.to_owned(),
+            args,
+            caller: caller.map(Name::from),
+            trace,
+            reply,
+        };
+        self.send(AgentRef::new(class, name), msg)?;
+        rx.await
+            .map_err(|_| RpcError::new("Internal", "the agent stopped before answering"))?
+    }
+
+    fn send(&self, agent: AgentRef, msg: Msg) -> Result<(), RpcError> {
+        let spawner = self
+            .inner
+            .classes
+            .read()
+            .ok()
+            .and_then(|c| c.get(agent.class.as_str()).cloned())
+            .ok_or_else(|| RpcError::new("NotFound", format!("no agent class {}", agent.class)))?;
+        let mut map = self.inner.instances();
+        let tx = match map.get(&agent) {
+            Some(tx) if !tx.is_closed() => tx.clone(),
+            _ => {
+                let (tx, rx) = mpsc::channel(self.inner.cfg.mailbox_capacity.max(1));
+                spawner(self.inner.clone(), agent.clone(), rx);
+                map.insert(agent.clone(), tx.clone());
+                tx
+            }
+        };
+        tx.try_send(msg).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => RpcError::new(
+                "Overloaded",
+                format!(
+                    "{agent} has {} inputs waiting",
+                    self.inner.cfg.mailbox_capacity
+                ),
+            ),
+            mpsc::error::TrySendError::Closed(_) => {
+                RpcError::new("Internal", format!("{agent} stopped"))
+            }
+        })
+    }
+}
+
+/// Fails every waiting input of an instance that could not start.
+fn refuse_all(rx: &mut mpsc::Receiver<Msg>, e: &str) {
+    rx.close();
+    while let Ok(Msg::Rpc { reply, .. }) = rx.try_recv() {
+        let _ = reply.send(Err(RpcError::new("StorageError", e)));
+    }
+}
+
+async fn run_instance<A: Agent>(
+    inner: Arc<Inner>,
+    agent: AgentRef,
+    mut rx: mpsc::Receiver<Msg>,
+    make: impl Fn(&AgentRef) -> A,
+) {
+    let started = Instant::now();
+    let path = inner.db_path(&agent);
+    let existed = path.exists();
+    let opened = store::Store::open(&path).and_then(|store| {
+        let (version, state) = store.load_state()?;
+        let seq = store.meta("seq_reserved")?.unwrap_or(0);
+        // Set at hibernation, cleared while running: 0 on a start after a crash.
+        let hibernated_at = store.meta("hibernated_at_ns")?.unwrap_or(0);
+        store.set_meta("hibernated_at_ns", 0)?;
+        store.set_meta("seq_reserved", seq + SEQ_BLOCK)?;
+        Ok((store, version, state, seq, hibernated_at))
+    });
+    let (store, version, state, seq, hibernated_at) = match opened {
+        Ok(x) => x,
+        Err(e) => {
+            inner.instances().remove(&agent);
+            refuse_all(&mut rx, &e.to_string());
+            return;
+        }
+    };
+    let emitter = inner.bus.emitter_for(agent.clone(), seq);
+    let mut reserved = seq + SEQ_BLOCK;
+    if existed {
+        // Woken from hibernation by an input, or started again after the process died.
+        let (trigger, hibernated_ms) = if hibernated_at > 0 {
+            ("input", now_ns().saturating_sub(hibernated_at) / 1_000_000)
+        } else {
+            ("restart", 0)
+        };
+        let took = started.elapsed();
+        emitter.emit_with(|m| {
+            m.outcome = Some(Outcome::Ok);
+            m.duration_ns = Some(took.as_nanos() as u64);
+            AgentWake {
+                trigger: Name::new_static(trigger),
+                hibernated_ms,
+            }
+        });
+    }
+    let mut ctx = Ctx {
+        agent: agent.clone(),
+        emitter,
+        store,
+        state,
+        version,
+        state_max_bytes: inner.cfg.state_max_bytes,
+    };
+    let mut instance = make(&agent);
+    instance.on_start(&mut ctx).await;
+    let idle = Duration::from_millis(inner.cfg.idle_hibernate_ms.max(1));
+    let mut last_input = Instant::now();
+    loop {
+        let msg = tokio::select! {
+            m = rx.recv() => m,
+            _ = tokio::time::sleep_until((last_input + idle).into()) => {
+                // Hibernate unless an input arrived meanwhile (senders hold the same lock).
+                // The bookkeeping is done before the instance leaves the map, so a new
+                // instance of the same agent starts from it.
+                let mut map = inner.instances();
+                if rx.is_empty() {
+                    hibernate(&ctx, last_input);
+                    map.remove(&agent);
+                    rx.close();
+                    return;
+                }
+                continue;
+            }
+        };
+        let Some(Msg::Rpc {
+            method,
+            args,
+            caller,
+            trace,
+            reply,
+        }) = msg
+        else {
+            break;
+        };
+        let span = match trace {
+            Some(t) => t.child(),
+            None => TraceContext::new_root(),
+        };
+        ctx.emitter.set_trace(Some(span));
+        let t0 = Instant::now();
+        let result = instance.on_rpc(&mut ctx, &method, args).await;
+        let took = t0.elapsed().as_nanos() as u64;
+        match &result {
+            Ok(_) => ctx.emitter.emit_with(|m| {
+                m.outcome = Some(Outcome::Ok);
+                m.duration_ns = Some(took);
+                m.trace = Some(span);
+                Rpc {
+                    method: method.as_str().into(),
+                    streaming: false,
+                    caller: caller.clone(),
+                }
+            }),
+            Err(e) => ctx.emitter.emit_with(|m| {
+                m.outcome = Some(Outcome::Error);
+                m.duration_ns = Some(took);
+                m.trace = Some(span);
+                RpcErrorEvent {
+                    method: method.as_str().into(),
+                    error: Sensitive(e.message.clone()),
+                    error_type: Some(e.error_type.as_str().into()),
+                    caller: caller.clone(),
+                }
+            }),
+        }
+        ctx.emitter.set_trace(None);
+        let _ = reply.send(result);
+        last_input = Instant::now();
+        // Keep the reservation ahead of the sequence numbers in use.
+        let last = ctx.emitter.last_seq();
+        if last + SEQ_BLOCK / 2 > reserved {
+            reserved = last + SEQ_BLOCK;
+            let _ = ctx.store.set_meta("seq_reserved", reserved);
+        }
+    }
+    // Every sender is gone (the runtime was dropped).
+    hibernate(&ctx, last_input);
+}
+
+/// State is on disk already: keep the exact sequence number and the time, and say so.
+fn hibernate(ctx: &Ctx, last_input: Instant) {
+    let idle_ms = last_input.elapsed().as_millis() as u64;
+    ctx.emitter.emit(|| AgentHibernate { idle_ms });
+    let _ = ctx.store.set_meta("seq_reserved", ctx.emitter.last_seq());
+    let _ = ctx.store.set_meta("hibernated_at_ns", now_ns());
+}
