@@ -72,6 +72,8 @@ pub struct Ctx {
     pub(crate) state: Value,
     pub(crate) version: u64,
     pub(crate) state_max_bytes: u64,
+    /// When the next schedule is due (Unix ms), as last read from the store.
+    pub(crate) next_due: Option<u64>,
 }
 
 impl std::fmt::Debug for Ctx {

@@ -51,6 +51,7 @@
 )]
 
 mod agent;
+mod schedule;
 mod store;
 
 use std::collections::HashMap;
@@ -68,7 +69,8 @@ use sightline_event::{
 use tokio::sync::{mpsc, oneshot};
 
 pub use agent::{Agent, Ctx, RpcError, StateError};
-pub use store::{Store, StoreError};
+pub use schedule::{ScheduleCreateError, When, MAX_ATTEMPTS};
+pub use store::{ScheduleRow, Store, StoreError};
 
 /// The runtime's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,6 +110,8 @@ enum Msg {
         trace: Option<TraceContext>,
         reply: oneshot::Sender<Result<Value, RpcError>>,
     },
+    /// A schedule of a hibernated (or not yet started) agent fell due: wake and run it.
+    Alarm,
 }
 
 type Spawner = dyn Fn(Arc<Inner>, AgentRef, mpsc::Receiver<Msg>) + Send + Sync;
@@ -200,6 +204,34 @@ impl Runtime {
         }
     }
 
+    /// After a process start: finds every agent in the data directory with a schedule and
+    /// sets its alarm, so schedules fire (and missed cron runs are reported) without waiting
+    /// for an input. Returns how many agents have alarms.
+    pub fn resume(&self) -> Result<usize, StoreError> {
+        let mut n = 0;
+        let Ok(classes) = std::fs::read_dir(&self.inner.cfg.data_dir) else {
+            return Ok(0);
+        };
+        for class_dir in classes.flatten() {
+            let Ok(files) = std::fs::read_dir(class_dir.path()) else {
+                continue;
+            };
+            for f in files.flatten() {
+                let path = f.path();
+                if path.extension().is_none_or(|e| e != "sqlite") {
+                    continue;
+                }
+                let store = Store::open(&path)?;
+                if let Some((class, name, Some(due))) = store.agent_and_next_due()? {
+                    drop(store);
+                    set_alarm(&self.inner, AgentRef::new(class, name), due);
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
     /// Instances in memory now.
     pub fn active(&self) -> usize {
         self.inner.instances().len()
@@ -277,8 +309,10 @@ impl Runtime {
 /// Fails every waiting input of an instance that could not start.
 fn refuse_all(rx: &mut mpsc::Receiver<Msg>, e: &str) {
     rx.close();
-    while let Ok(Msg::Rpc { reply, .. }) = rx.try_recv() {
-        let _ = reply.send(Err(RpcError::new("StorageError", e)));
+    while let Ok(msg) = rx.try_recv() {
+        if let Msg::Rpc { reply, .. } = msg {
+            let _ = reply.send(Err(RpcError::new("StorageError", e)));
+        }
     }
 }
 
@@ -293,6 +327,7 @@ async fn run_instance<A: Agent>(
     let existed = path.exists();
     let opened = store::Store::open(&path).and_then(|store| {
         let (version, state) = store.load_state()?;
+        store.set_agent(&agent.class, &agent.name)?;
         let seq = store.meta("seq_reserved")?.unwrap_or(0);
         // Set at hibernation, cleared while running: 0 on a start after a crash.
         let hibernated_at = store.meta("hibernated_at_ns")?.unwrap_or(0);
@@ -334,14 +369,30 @@ async fn run_instance<A: Agent>(
         state,
         version,
         state_max_bytes: inner.cfg.state_max_bytes,
+        next_due: None,
     };
+    ctx.refresh_next_due();
+    if existed {
+        schedule::report_missed(&ctx);
+    }
     let mut instance = make(&agent);
     instance.on_start(&mut ctx).await;
     let idle = Duration::from_millis(inner.cfg.idle_hibernate_ms.max(1));
     let mut last_input = Instant::now();
     loop {
+        // One timer multiplexes every schedule: the soonest one's.
+        let due_at = ctx.next_due.map(|due| {
+            tokio::time::Instant::now()
+                + Duration::from_millis(due.saturating_sub(schedule::now_ms()))
+        });
         let msg = tokio::select! {
             m = rx.recv() => m,
+            _ = async { if let Some(at) = due_at { tokio::time::sleep_until(at).await } }, if due_at.is_some() => {
+                schedule::run_due(&mut instance, &mut ctx).await;
+                last_input = Instant::now();
+                bump_reservation(&mut ctx, &mut reserved);
+                continue;
+            }
             _ = tokio::time::sleep_until((last_input + idle).into()) => {
                 // Hibernate unless an input arrived meanwhile (senders hold the same lock).
                 // The bookkeeping is done before the instance leaves the map, so a new
@@ -351,20 +402,26 @@ async fn run_instance<A: Agent>(
                     hibernate(&ctx, last_input);
                     map.remove(&agent);
                     rx.close();
+                    drop(map);
+                    if let Some(due) = ctx.next_due {
+                        set_alarm(&inner, agent.clone(), due);
+                    }
                     return;
                 }
                 continue;
             }
         };
-        let Some(Msg::Rpc {
-            method,
-            args,
-            caller,
-            trace,
-            reply,
-        }) = msg
-        else {
-            break;
+        let (method, args, caller, trace, reply) = match msg {
+            Some(Msg::Rpc {
+                method,
+                args,
+                caller,
+                trace,
+                reply,
+            }) => (method, args, caller, trace, reply),
+            // Woken for a schedule: the timer above runs it.
+            Some(Msg::Alarm) => continue,
+            None => break,
         };
         let span = match trace {
             Some(t) => t.child(),
@@ -400,15 +457,29 @@ async fn run_instance<A: Agent>(
         ctx.emitter.set_trace(None);
         let _ = reply.send(result);
         last_input = Instant::now();
-        // Keep the reservation ahead of the sequence numbers in use.
-        let last = ctx.emitter.last_seq();
-        if last + SEQ_BLOCK / 2 > reserved {
-            reserved = last + SEQ_BLOCK;
-            let _ = ctx.store.set_meta("seq_reserved", reserved);
-        }
+        bump_reservation(&mut ctx, &mut reserved);
     }
     // Every sender is gone (the runtime was dropped).
     hibernate(&ctx, last_input);
+}
+
+/// Keeps the sequence reservation ahead of the numbers in use.
+fn bump_reservation(ctx: &mut Ctx, reserved: &mut u64) {
+    let last = ctx.emitter.last_seq();
+    if last + SEQ_BLOCK / 2 > *reserved {
+        *reserved = last + SEQ_BLOCK;
+        let _ = ctx.store.set_meta("seq_reserved", *reserved);
+    }
+}
+
+/// Wakes `agent` when its next schedule is due (Unix ms).
+fn set_alarm(inner: &Arc<Inner>, agent: AgentRef, due_ms: u64) {
+    let inner2 = inner.clone();
+    inner.handle.spawn(async move {
+        let wait = due_ms.saturating_sub(schedule::now_ms());
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        let _ = Runtime { inner: inner2 }.send(agent, Msg::Alarm);
+    });
 }
 
 /// State is on disk already: keep the exact sequence number and the time, and say so.

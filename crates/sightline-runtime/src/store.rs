@@ -40,7 +40,44 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS agent (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    class TEXT NOT NULL,
+    name TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS schedules (
+    id TEXT PRIMARY KEY,
+    callback TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    cron TEXT,
+    interval_ms INTEGER,
+    next_run_ms INTEGER NOT NULL,
+    traceparent TEXT
+);
+CREATE INDEX IF NOT EXISTS schedules_next ON schedules (next_run_ms);
 ";
+
+/// One persisted schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleRow {
+    /// Its id.
+    pub id: String,
+    /// The method it calls.
+    pub callback: String,
+    /// The payload it passes (JSON text).
+    pub payload: String,
+    /// `delay`, `at`, `cron` or `interval`.
+    pub kind: String,
+    /// The cron expression, for `cron`.
+    pub cron: Option<String>,
+    /// The interval, for `interval`.
+    pub interval_ms: Option<u64>,
+    /// When it is next due, Unix milliseconds.
+    pub next_run_ms: u64,
+    /// The trace context it was created in (W3C traceparent).
+    pub traceparent: Option<String>,
+}
 
 impl Store {
     fn err(&self, e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -103,6 +140,117 @@ impl Store {
             )
             .and_then(|mut s| s.execute(params![version as i64, json]))
             .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records which agent this database belongs to (for finding it again after a restart).
+    pub fn set_agent(&self, class: &str, name: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO agent (id, class, name) VALUES (1, ?1, ?2)",
+                params![class, name],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The agent this database belongs to, and when its next schedule is due.
+    pub fn agent_and_next_due(&self) -> Result<Option<(String, String, Option<u64>)>, StoreError> {
+        let agent: Option<(String, String)> = self
+            .conn
+            .query_row("SELECT class, name FROM agent WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some((class, name)) = agent else {
+            return Ok(None);
+        };
+        Ok(Some((class, name, self.next_due()?)))
+    }
+
+    /// Adds (or replaces) a schedule.
+    pub fn put_schedule(&self, s: &ScheduleRow) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO schedules
+                 (id, callback, payload, kind, cron, interval_ms, next_run_ms, traceparent)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    s.id,
+                    s.callback,
+                    s.payload,
+                    s.kind,
+                    s.cron,
+                    s.interval_ms.map(|v| v as i64),
+                    s.next_run_ms as i64,
+                    s.traceparent
+                ])
+            })
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Deletes a schedule; whether it existed.
+    pub fn delete_schedule(&self, id: &str) -> Result<Option<ScheduleRow>, StoreError> {
+        let row = self.schedule(id)?;
+        self.conn
+            .execute("DELETE FROM schedules WHERE id = ?1", params![id])
+            .map_err(|e| self.err(e))?;
+        Ok(row)
+    }
+
+    fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleRow> {
+        Ok(ScheduleRow {
+            id: r.get(0)?,
+            callback: r.get(1)?,
+            payload: r.get(2)?,
+            kind: r.get(3)?,
+            cron: r.get(4)?,
+            interval_ms: r.get::<_, Option<i64>>(5)?.map(|v| v.max(0) as u64),
+            next_run_ms: r.get::<_, i64>(6)?.max(0) as u64,
+            traceparent: r.get(7)?,
+        })
+    }
+
+    /// One schedule.
+    pub fn schedule(&self, id: &str) -> Result<Option<ScheduleRow>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, callback, payload, kind, cron, interval_ms, next_run_ms, traceparent
+                 FROM schedules WHERE id = ?1",
+                params![id],
+                Self::row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every schedule, soonest first.
+    pub fn schedules(&self) -> Result<Vec<ScheduleRow>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT id, callback, payload, kind, cron, interval_ms, next_run_ms, traceparent
+                 FROM schedules ORDER BY next_run_ms, id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], Self::row)
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.err(e));
+        rows
+    }
+
+    /// When the next schedule is due, Unix milliseconds.
+    pub fn next_due(&self) -> Result<Option<u64>, StoreError> {
+        self.conn
+            .query_row("SELECT MIN(next_run_ms) FROM schedules", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .map(|v| v.map(|v| v.max(0) as u64))
             .map_err(|e| self.err(e))
     }
 

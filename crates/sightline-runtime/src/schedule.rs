@@ -1,0 +1,296 @@
+//! Schedules: a delay, a time, a cron expression or an interval, persisted in the agent's
+//! database and multiplexed through the agent's one timer; run with retries; evented at every
+//! step.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use sightline_event::{
+    Name, Outcome, ScheduleCancel, ScheduleComplete, ScheduleCreate, ScheduleError,
+    ScheduleExecute, ScheduleMissed, ScheduleRetry, ScheduleSkipped, ScheduleType, Sensitive,
+    TraceContext,
+};
+
+use crate::agent::{Agent, Ctx};
+use crate::store::{ScheduleRow, StoreError};
+
+/// When a schedule runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum When {
+    /// Once, after this delay.
+    Delay(Duration),
+    /// Once, at this Unix time in milliseconds.
+    At(u64),
+    /// On a cron expression (5 fields, or 6 with seconds first), in UTC.
+    Cron(String),
+    /// Every interval, the first run one interval from now.
+    Interval(Duration),
+}
+
+/// Why a schedule could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleCreateError {
+    /// The cron expression does not parse.
+    #[error("invalid cron expression {0:?}: {1}")]
+    InvalidCron(String, String),
+    /// The cron expression never fires.
+    #[error("cron expression {0:?} has no next run")]
+    NeverFires(String),
+    /// An interval must be at least 1 ms.
+    #[error("an interval must be at least 1 ms")]
+    ZeroInterval,
+    /// It could not be stored.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Attempts per run, and the full-jitter backoff between them (base, cap): the Agents SDK's
+/// defaults.
+pub const MAX_ATTEMPTS: u32 = 3;
+const BACKOFF_BASE_MS: u64 = 100;
+const BACKOFF_CAP_MS: u64 = 3_000;
+
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .build()
+        .parse(expr)
+        .map_err(|e| e.to_string())
+}
+
+/// The first run of `expr` strictly after `after_ms`.
+fn next_cron(cron: &croner::Cron, after_ms: u64) -> Option<u64> {
+    let after = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(after_ms as i64)?;
+    let next = cron.find_next_occurrence(&after, false).ok()?;
+    u64::try_from(next.timestamp_millis()).ok()
+}
+
+impl Ctx {
+    /// Schedules `callback` (a method of the agent, called like an RPC) with `payload`;
+    /// persisted at once, so it survives a restart. Returns the schedule's id.
+    pub fn schedule(
+        &mut self,
+        when: When,
+        callback: &str,
+        payload: Value,
+    ) -> Result<String, ScheduleCreateError> {
+        let now = now_ms();
+        let (kind, schedule_type, cron, interval_ms, next) = match &when {
+            When::Delay(d) => (
+                "delay",
+                ScheduleType::Delay,
+                None,
+                None,
+                now + d.as_millis() as u64,
+            ),
+            When::At(t) => ("at", ScheduleType::At, None, None, *t),
+            When::Cron(expr) => {
+                let c = parse_cron(expr)
+                    .map_err(|e| ScheduleCreateError::InvalidCron(expr.clone(), e))?;
+                let next = next_cron(&c, now)
+                    .ok_or_else(|| ScheduleCreateError::NeverFires(expr.clone()))?;
+                ("cron", ScheduleType::Cron, Some(expr.clone()), None, next)
+            }
+            When::Interval(d) => {
+                let ms = d.as_millis() as u64;
+                if ms == 0 {
+                    return Err(ScheduleCreateError::ZeroInterval);
+                }
+                ("interval", ScheduleType::Interval, None, Some(ms), now + ms)
+            }
+        };
+        let id = format!("sch_{:016x}", fastrand::u64(..));
+        self.store.put_schedule(&ScheduleRow {
+            id: id.clone(),
+            callback: callback.to_owned(),
+            payload: payload.to_string(),
+            kind: kind.to_owned(),
+            cron: cron.clone(),
+            interval_ms,
+            next_run_ms: next,
+            traceparent: self.trace().map(|t| t.traceparent()),
+        })?;
+        self.emitter.emit(|| ScheduleCreate {
+            callback: callback.into(),
+            id: id.as_str().into(),
+            schedule_type,
+            cron: cron.as_deref().map(Name::from),
+            interval_ms,
+            fire_at_ms: matches!(when, When::Delay(_) | When::At(_)).then_some(next),
+        });
+        self.refresh_next_due();
+        Ok(id)
+    }
+
+    /// Cancels a schedule; whether it existed.
+    pub fn cancel_schedule(&mut self, id: &str) -> Result<bool, StoreError> {
+        let row = self.store.delete_schedule(id)?;
+        if let Some(r) = &row {
+            self.emitter.emit(|| ScheduleCancel {
+                callback: r.callback.as_str().into(),
+                id: r.id.as_str().into(),
+            });
+        }
+        self.refresh_next_due();
+        Ok(row.is_some())
+    }
+
+    /// The agent's schedules, soonest first.
+    pub fn schedules(&self) -> Result<Vec<ScheduleRow>, StoreError> {
+        self.store.schedules()
+    }
+
+    pub(crate) fn refresh_next_due(&mut self) {
+        self.next_due = self.store.next_due().ok().flatten();
+    }
+}
+
+/// Reports cron runs that fell due while the agent was not running (its process was down):
+/// all but the one about to run late.
+pub(crate) fn report_missed(ctx: &Ctx) {
+    let now = now_ms();
+    let Ok(rows) = ctx.store.schedules() else {
+        return;
+    };
+    for r in rows
+        .iter()
+        .filter(|r| r.kind == "cron" && r.next_run_ms < now)
+    {
+        let Some(cron) = r.cron.as_deref().and_then(|e| parse_cron(e).ok()) else {
+            continue;
+        };
+        let mut missed = 0u32;
+        let mut t = r.next_run_ms;
+        while let Some(next) = next_cron(&cron, t) {
+            if next > now || missed >= 100_000 {
+                break;
+            }
+            missed += 1;
+            t = next;
+        }
+        if missed > 0 {
+            ctx.emitter.emit(|| ScheduleMissed {
+                callback: r.callback.as_str().into(),
+                id: r.id.as_str().into(),
+                missed_runs: missed,
+                downtime_ms: now - r.next_run_ms,
+            });
+        }
+    }
+}
+
+/// Runs every schedule due now, each with its retries, then advances or removes it.
+pub(crate) async fn run_due<A: Agent>(instance: &mut A, ctx: &mut Ctx) {
+    let now = now_ms();
+    let due: Vec<ScheduleRow> = match ctx.store.schedules() {
+        Ok(rows) => rows.into_iter().filter(|r| r.next_run_ms <= now).collect(),
+        Err(_) => Vec::new(),
+    };
+    for row in due {
+        run_one(instance, ctx, row, now).await;
+    }
+    ctx.refresh_next_due();
+}
+
+async fn run_one<A: Agent>(instance: &mut A, ctx: &mut Ctx, row: ScheduleRow, now: u64) {
+    let lateness_ms = now.saturating_sub(row.next_run_ms);
+    // The run continues the trace the schedule was created in.
+    let span = row
+        .traceparent
+        .as_deref()
+        .and_then(TraceContext::from_traceparent)
+        .unwrap_or_else(TraceContext::new_root);
+    ctx.emitter.set_trace(Some(span));
+    let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
+    let (callback, id): (Name, Name) = (row.callback.as_str().into(), row.id.as_str().into());
+    let started = std::time::Instant::now();
+    for attempt in 1..=MAX_ATTEMPTS {
+        ctx.emitter.emit(|| ScheduleExecute {
+            callback: callback.clone(),
+            id: id.clone(),
+            attempt,
+            lateness_ms,
+        });
+        match instance.on_rpc(ctx, &row.callback, payload.clone()).await {
+            Ok(_) => {
+                ctx.emitter.emit_with(|m| {
+                    m.outcome = Some(Outcome::Ok);
+                    m.duration_ns = Some(started.elapsed().as_nanos() as u64);
+                    m.trace = Some(span);
+                    ScheduleComplete {
+                        callback: callback.clone(),
+                        id: id.clone(),
+                        attempts: attempt,
+                        lateness_ms,
+                    }
+                });
+                break;
+            }
+            Err(e) if attempt < MAX_ATTEMPTS => {
+                let ceiling = (BACKOFF_BASE_MS << (attempt - 1)).min(BACKOFF_CAP_MS);
+                let backoff_ms = fastrand::u64(0..=ceiling);
+                ctx.emitter.emit(|| ScheduleRetry {
+                    callback: callback.clone(),
+                    id: id.clone(),
+                    attempt,
+                    max_attempts: MAX_ATTEMPTS,
+                    backoff_ms,
+                    error: Some(Sensitive(e.message.clone())),
+                });
+                tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+            }
+            Err(e) => {
+                ctx.emitter.emit_with(|m| {
+                    m.outcome = Some(Outcome::Error);
+                    m.duration_ns = Some(started.elapsed().as_nanos() as u64);
+                    m.trace = Some(span);
+                    ScheduleError {
+                        callback: callback.clone(),
+                        id: id.clone(),
+                        error: Sensitive(e.message.clone()),
+                        attempts: attempt,
+                        error_type: Some(e.error_type.as_str().into()),
+                    }
+                });
+            }
+        }
+    }
+    ctx.emitter.set_trace(None);
+    // Advance (crons and intervals, even after a terminal failure) or remove.
+    let after = now_ms();
+    let next = match row.kind.as_str() {
+        "interval" => row.interval_ms.map(|iv| {
+            let mut next = row.next_run_ms + iv;
+            if next <= after {
+                // The run outlasted its interval: the runs that fell due meanwhile are skipped.
+                let skipped = (after - next) / iv + 1;
+                ctx.emitter.emit(|| ScheduleSkipped {
+                    callback: callback.clone(),
+                    id: id.clone(),
+                    reason: Name::new_static("overlap"),
+                });
+                next += skipped * iv;
+            }
+            next
+        }),
+        "cron" => row
+            .cron
+            .as_deref()
+            .and_then(|e| parse_cron(e).ok())
+            .and_then(|c| next_cron(&c, after)),
+        _ => None,
+    };
+    let stored = match next {
+        Some(next_run_ms) => ctx.store.put_schedule(&ScheduleRow { next_run_ms, ..row }),
+        None => ctx.store.delete_schedule(&row.id).map(|_| ()),
+    };
+    // A schedule that cannot be advanced would run again at once: the next input retries.
+    let _ = stored;
+}

@@ -1,0 +1,276 @@
+//! Schedules: run once, retried then given up, intervals with overlaps skipped, cancelled,
+//! surviving a crash, missed cron runs reported, the creating trace continued.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sightline_bus::{Bus, SubscribeOptions, Subscription};
+use sightline_event::{Event, Kind, Outcome, Payload, TraceContext};
+use sightline_runtime::{Agent, Ctx, RpcError, Runtime, RuntimeConfig, When};
+
+struct Reminder;
+
+impl Agent for Reminder {
+    async fn on_rpc(
+        &mut self,
+        ctx: &mut Ctx,
+        method: &str,
+        args: Value,
+    ) -> Result<Value, RpcError> {
+        let err = |e: String| RpcError::new("ScheduleError", e);
+        match method {
+            "remind_in" => {
+                let ms = args["ms"].as_u64().unwrap_or(0);
+                let cb = args["callback"].as_str().unwrap_or("ping").to_owned();
+                let id = ctx
+                    .schedule(When::Delay(Duration::from_millis(ms)), &cb, json!({"n": 1}))
+                    .map_err(|e| err(e.to_string()))?;
+                Ok(json!(id))
+            }
+            "every" => {
+                let ms = args["ms"].as_u64().unwrap_or(0);
+                let cb = args["callback"].as_str().unwrap_or("ping").to_owned();
+                let id = ctx
+                    .schedule(When::Interval(Duration::from_millis(ms)), &cb, Value::Null)
+                    .map_err(|e| err(e.to_string()))?;
+                Ok(json!(id))
+            }
+            "cron" => {
+                let expr = args["expr"].as_str().unwrap_or("").to_owned();
+                let id = ctx
+                    .schedule(When::Cron(expr), "ping", Value::Null)
+                    .map_err(|e| err(e.to_string()))?;
+                Ok(json!(id))
+            }
+            "cancel" => {
+                let ok = ctx
+                    .cancel_schedule(args.as_str().unwrap_or(""))
+                    .map_err(|e| err(e.to_string()))?;
+                Ok(json!(ok))
+            }
+            "count" => Ok(json!(ctx.schedules().map(|s| s.len()).unwrap_or(0))),
+            "ping" => Ok(Value::Null),
+            "slow" => {
+                tokio::time::sleep(Duration::from_millis(120)).await;
+                Ok(Value::Null)
+            }
+            "fail" => Err(RpcError::new("SmtpDown", "550 mailbox unavailable")),
+            other => Err(RpcError::new("NotFound", other)),
+        }
+    }
+}
+
+fn dir(name: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!(
+        "sightline-sched-{name}-{}-{nanos}",
+        std::process::id()
+    ))
+}
+
+struct Env {
+    rt: tokio::runtime::Runtime,
+    sub: Subscription,
+    runtime: Runtime,
+    seen: Vec<Event>,
+}
+
+impl Env {
+    fn new(data_dir: PathBuf) -> Env {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let bus = Bus::new();
+        let sub = bus.subscribe(SubscribeOptions::new("test").capacity(1 << 16));
+        let runtime = Runtime::new(
+            bus,
+            RuntimeConfig {
+                data_dir,
+                idle_hibernate_ms: 60_000,
+                ..Default::default()
+            },
+            rt.handle().clone(),
+        );
+        runtime.register("Reminder", |_| Reminder);
+        Env {
+            rt,
+            sub,
+            runtime,
+            seen: Vec::new(),
+        }
+    }
+
+    fn call(&self, method: &str, args: Value, trace: Option<TraceContext>) -> Value {
+        self.rt
+            .block_on(self.runtime.rpc("Reminder", "r-1", method, args, trace))
+            .unwrap()
+    }
+
+    /// Collects events until `done` holds for them, or fails after 10 s.
+    fn wait(&mut self, what: &str, done: impl Fn(&[Event]) -> bool) -> &[Event] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            while let Some(e) = self.sub.try_recv() {
+                self.seen.push(e);
+            }
+            if done(&self.seen) {
+                return &self.seen;
+            }
+            assert!(Instant::now() < deadline, "{what}: {:?}", kinds(&self.seen));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn kinds(events: &[Event]) -> Vec<&'static str> {
+    events.iter().map(|e| e.kind().name()).collect()
+}
+
+fn count(events: &[Event], kind: Kind) -> usize {
+    events.iter().filter(|e| e.kind() == kind).count()
+}
+
+#[test]
+fn a_delayed_schedule_runs_once_and_continues_the_creating_trace() {
+    let mut env = Env::new(dir("delay"));
+    let caller = TraceContext::new_root();
+    env.call("remind_in", json!({"ms": 50}), Some(caller));
+    let events = env.wait("no completion", |ev| count(ev, Kind::ScheduleComplete) == 1);
+    let create = events
+        .iter()
+        .find(|e| e.kind() == Kind::ScheduleCreate)
+        .unwrap();
+    let complete = events
+        .iter()
+        .find(|e| e.kind() == Kind::ScheduleComplete)
+        .unwrap();
+    assert_eq!(complete.outcome, Some(Outcome::Ok));
+    assert!(complete.duration_ns.is_some());
+    assert_eq!(
+        complete.trace_id,
+        Some(caller.trace_id),
+        "the schedule left the trace"
+    );
+    assert_eq!(create.trace_id, Some(caller.trace_id));
+    match &complete.payload {
+        Payload::ScheduleComplete(c) => {
+            assert_eq!((c.callback.as_str(), c.attempts), ("ping", 1));
+        }
+        p => panic!("{p:?}"),
+    }
+    assert_eq!(count(events, Kind::ScheduleExecute), 1);
+    assert_eq!(
+        env.call("count", Value::Null, None),
+        json!(0),
+        "a one-off stayed"
+    );
+}
+
+#[test]
+fn a_failing_callback_is_retried_then_given_up_with_schedule_error() {
+    let mut env = Env::new(dir("fail"));
+    env.call("remind_in", json!({"ms": 10, "callback": "fail"}), None);
+    let events = env.wait("no schedule:error", |ev| {
+        count(ev, Kind::ScheduleError) == 1
+    });
+    assert_eq!(count(events, Kind::ScheduleExecute), 3);
+    let retries: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::ScheduleRetry(r) => Some((r.attempt, r.max_attempts, r.backoff_ms)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retries.len(), 2);
+    assert_eq!((retries[0].0, retries[0].1), (1, 3));
+    assert!(retries[0].2 <= 100 && retries[1].2 <= 200, "{retries:?}");
+    let error = events
+        .iter()
+        .find(|e| e.kind() == Kind::ScheduleError)
+        .unwrap();
+    assert_eq!(error.outcome, Some(Outcome::Error));
+    match &error.payload {
+        Payload::ScheduleError(e) => {
+            assert_eq!(e.attempts, 3);
+            assert_eq!(e.error_type.as_deref(), Some("SmtpDown"));
+        }
+        p => panic!("{p:?}"),
+    }
+}
+
+#[test]
+fn an_interval_repeats_skips_overlapping_runs_and_stops_when_cancelled() {
+    let mut env = Env::new(dir("interval"));
+    let id = env.call("every", json!({"ms": 40}), None);
+    env.wait("interval did not repeat", |ev| {
+        count(ev, Kind::ScheduleComplete) >= 3
+    });
+    assert_eq!(env.call("cancel", id, None), json!(true));
+    let after_cancel = env
+        .wait("no cancel event", |ev| count(ev, Kind::ScheduleCancel) == 1)
+        .len();
+    std::thread::sleep(Duration::from_millis(200));
+    let events = env.wait("", |_| true);
+    assert_eq!(
+        count(&events[after_cancel..], Kind::ScheduleExecute),
+        0,
+        "a cancelled schedule ran"
+    );
+
+    // A callback slower than its interval: the runs that fell due meanwhile are skipped.
+    env.call("every", json!({"ms": 50, "callback": "slow"}), None);
+    env.wait("no overlap skipped", |ev| {
+        count(ev, Kind::ScheduleSkipped) >= 1
+    });
+}
+
+#[test]
+fn a_schedule_survives_a_crash_and_missed_cron_runs_are_reported() {
+    let data = dir("crash");
+    {
+        let env = Env::new(data.clone());
+        env.call("remind_in", json!({"ms": 300}), None);
+        env.call("cron", json!({"expr": "* * * * * *"}), None);
+        // The process dies: no hibernation, no clean shutdown.
+        let Env { rt, runtime, .. } = env;
+        drop(runtime);
+        rt.shutdown_timeout(Duration::from_millis(50));
+    }
+    // Down for a while: the delay falls due and the every-second cron misses runs.
+    std::thread::sleep(Duration::from_millis(2600));
+    let mut env = Env::new(data);
+    assert_eq!(env.runtime.resume().unwrap(), 1);
+    // No input: the alarm wakes the agent.
+    let events = env.wait("schedules did not fire after the restart", |ev| {
+        count(ev, Kind::ScheduleComplete) >= 2 && count(ev, Kind::ScheduleMissed) >= 1
+    });
+    let missed = events
+        .iter()
+        .find_map(|e| match &e.payload {
+            Payload::ScheduleMissed(m) => Some(m.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(missed.missed_runs >= 1, "{missed:?}");
+    assert!(missed.downtime_ms >= 1000, "{missed:?}");
+    let wake = events.iter().find(|e| e.kind() == Kind::AgentWake).unwrap();
+    match &wake.payload {
+        Payload::AgentWake(w) => assert_eq!(w.trigger, "restart"),
+        p => panic!("{p:?}"),
+    }
+    let late = events
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::ScheduleComplete(c) => Some(c.lateness_ms),
+            _ => None,
+        })
+        .max()
+        .unwrap();
+    assert!(late >= 1000, "the overdue run's lateness is {late} ms");
+}
