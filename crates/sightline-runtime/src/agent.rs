@@ -43,7 +43,26 @@ pub trait Agent: Send + 'static {
     fn on_start(&mut self, _ctx: &mut Ctx) -> impl Future<Output = ()> + Send {
         async {}
     }
+
+    /// Takes over a fiber interrupted by a crash, with its last checkpoint: typically goes on
+    /// from there (`ctx.stash`, `ctx.complete_fiber`). An error is retried later with backoff.
+    /// The default has no handler: the fiber is skipped (`fiber:recovery:skipped`).
+    fn on_fiber_recovered(
+        &mut self,
+        _ctx: &mut Ctx,
+        _fiber: crate::fiber::Recovered,
+    ) -> impl Future<Output = Result<(), RpcError>> + Send {
+        async {
+            Err(RpcError::new(
+                NO_HANDLER,
+                "this agent does not recover fibers",
+            ))
+        }
+    }
 }
+
+/// The error type of the default [`Agent::on_fiber_recovered`].
+pub const NO_HANDLER: &str = "NoHandler";
 
 /// Why a state update was refused.
 #[derive(Debug, thiserror::Error)]

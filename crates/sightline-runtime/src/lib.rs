@@ -51,6 +51,7 @@
 )]
 
 mod agent;
+mod fiber;
 mod schedule;
 mod store;
 
@@ -68,9 +69,10 @@ use sightline_event::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-pub use agent::{Agent, Ctx, RpcError, StateError};
+pub use agent::{Agent, Ctx, RpcError, StateError, NO_HANDLER};
+pub use fiber::{Fiber, Recovered};
 pub use schedule::{ScheduleCreateError, When, MAX_ATTEMPTS};
-pub use store::{ScheduleRow, Store, StoreError};
+pub use store::{FiberRow, ScheduleRow, Store, StoreError};
 
 /// The runtime's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +86,9 @@ pub struct RuntimeConfig {
     pub state_max_bytes: u64,
     /// Inputs waiting for one instance; past it callers get an `Overloaded` error.
     pub mailbox_capacity: usize,
+    /// An interrupted fiber older than this is given up (`fiber:recovery:skipped`,
+    /// `max_age_exceeded`), in milliseconds.
+    pub fiber_max_age_ms: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -93,6 +98,7 @@ impl Default for RuntimeConfig {
             idle_hibernate_ms: 30_000,
             state_max_bytes: 1024 * 1024,
             mailbox_capacity: 1024,
+            fiber_max_age_ms: 24 * 3600 * 1000,
         }
     }
 }
@@ -374,10 +380,12 @@ async fn run_instance<A: Agent>(
     ctx.refresh_next_due();
     if existed {
         schedule::report_missed(&ctx);
+        fiber::detect_interrupted(&mut ctx);
     }
     let mut instance = make(&agent);
     instance.on_start(&mut ctx).await;
     let idle = Duration::from_millis(inner.cfg.idle_hibernate_ms.max(1));
+    let max_fiber_age = Duration::from_millis(inner.cfg.fiber_max_age_ms);
     let mut last_input = Instant::now();
     loop {
         // One timer multiplexes every schedule: the soonest one's.
@@ -389,6 +397,7 @@ async fn run_instance<A: Agent>(
             m = rx.recv() => m,
             _ = async { if let Some(at) = due_at { tokio::time::sleep_until(at).await } }, if due_at.is_some() => {
                 schedule::run_due(&mut instance, &mut ctx).await;
+                fiber::run_recoveries(&mut instance, &mut ctx, max_fiber_age).await;
                 last_input = Instant::now();
                 bump_reservation(&mut ctx, &mut reserved);
                 continue;

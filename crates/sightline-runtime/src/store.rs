@@ -56,7 +56,38 @@ CREATE TABLE IF NOT EXISTS schedules (
     traceparent TEXT
 );
 CREATE INDEX IF NOT EXISTS schedules_next ON schedules (next_run_ms);
+CREATE TABLE IF NOT EXISTS fibers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    started_ms INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    stash TEXT,
+    recovery_attempts INTEGER NOT NULL DEFAULT 0,
+    next_recovery_ms INTEGER,
+    traceparent TEXT
+);
 ";
+
+/// One unfinished fiber.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FiberRow {
+    /// Its id.
+    pub id: String,
+    /// Its name (the work it does).
+    pub name: String,
+    /// When it started, Unix milliseconds.
+    pub started_ms: u64,
+    /// Checkpoints written.
+    pub step: u32,
+    /// The latest checkpoint (JSON text).
+    pub stash: Option<String>,
+    /// Recovery attempts made.
+    pub recovery_attempts: u32,
+    /// When recovery is next tried (set once the fiber is found interrupted).
+    pub next_recovery_ms: Option<u64>,
+    /// The trace it ran in.
+    pub traceparent: Option<String>,
+}
 
 /// One persisted schedule.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,7 +197,21 @@ impl Store {
         let Some((class, name)) = agent else {
             return Ok(None);
         };
-        Ok(Some((class, name, self.next_due()?)))
+        // A fiber not yet found interrupted is due at once (its recovery starts on wake).
+        let interrupted: i64 = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM fibers WHERE next_recovery_ms IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        let due = if interrupted > 0 {
+            Some(0)
+        } else {
+            self.next_due()?
+        };
+        Ok(Some((class, name, due)))
     }
 
     /// Adds (or replaces) a schedule.
@@ -244,14 +289,87 @@ impl Store {
         rows
     }
 
-    /// When the next schedule is due, Unix milliseconds.
+    /// When the timer is next due (a schedule, or a fiber recovery), Unix milliseconds.
     pub fn next_due(&self) -> Result<Option<u64>, StoreError> {
         self.conn
-            .query_row("SELECT MIN(next_run_ms) FROM schedules", [], |r| {
-                r.get::<_, Option<i64>>(0)
-            })
+            .query_row(
+                "SELECT MIN(t) FROM (
+                    SELECT MIN(next_run_ms) AS t FROM schedules
+                    UNION ALL SELECT MIN(next_recovery_ms) FROM fibers)",
+                [],
+                |r| r.get::<_, Option<i64>>(0),
+            )
             .map(|v| v.map(|v| v.max(0) as u64))
             .map_err(|e| self.err(e))
+    }
+
+    /// Records a fiber starting.
+    pub fn put_fiber(&self, f: &FiberRow) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO fibers
+                 (id, name, started_ms, step, stash, recovery_attempts, next_recovery_ms, traceparent)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    f.id,
+                    f.name,
+                    f.started_ms as i64,
+                    f.step,
+                    f.stash,
+                    f.recovery_attempts,
+                    f.next_recovery_ms.map(|v| v as i64),
+                    f.traceparent
+                ])
+            })
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Writes a fiber's checkpoint (before its next step runs).
+    pub fn stash_fiber(&self, id: &str, step: u32, stash: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE fibers SET step = ?2, stash = ?3 WHERE id = ?1")
+            .and_then(|mut st| st.execute(params![id, step, stash]))
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Forgets a finished fiber; whether it was there.
+    pub fn delete_fiber(&self, id: &str) -> Result<bool, StoreError> {
+        self.conn
+            .execute("DELETE FROM fibers WHERE id = ?1", params![id])
+            .map(|n| n > 0)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every unfinished fiber.
+    pub fn fibers(&self) -> Result<Vec<FiberRow>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT id, name, started_ms, step, stash, recovery_attempts, next_recovery_ms,
+                        traceparent
+                 FROM fibers ORDER BY started_ms, id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(FiberRow {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    started_ms: r.get::<_, i64>(2)?.max(0) as u64,
+                    step: r.get(3)?,
+                    stash: r.get(4)?,
+                    recovery_attempts: r.get(5)?,
+                    next_recovery_ms: r.get::<_, Option<i64>>(6)?.map(|v| v.max(0) as u64),
+                    traceparent: r.get(7)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.err(e));
+        rows
     }
 
     /// A bookkeeping value.

@@ -71,6 +71,7 @@ fn setup(data_dir: PathBuf, idle_ms: u64) -> (tokio::runtime::Runtime, Bus, Subs
             idle_hibernate_ms: idle_ms,
             state_max_bytes: 256,
             mailbox_capacity: 4,
+            ..Default::default()
         },
         rt.handle().clone(),
     );
