@@ -93,6 +93,8 @@ pub struct Ctx {
     pub(crate) state_max_bytes: u64,
     /// When the next schedule is due (Unix ms), as last read from the store.
     pub(crate) next_due: Option<u64>,
+    /// MCP connections, by server id.
+    pub(crate) mcp: std::collections::HashMap<String, crate::mcp::McpConn>,
 }
 
 impl std::fmt::Debug for Ctx {

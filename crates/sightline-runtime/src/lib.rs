@@ -52,6 +52,8 @@
 
 mod agent;
 mod fiber;
+mod mcp;
+pub mod mcp_server;
 mod schedule;
 mod store;
 
@@ -71,8 +73,9 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use agent::{Agent, Ctx, RpcError, StateError, NO_HANDLER};
 pub use fiber::{Fiber, Recovered};
+pub use mcp::McpTarget;
 pub use schedule::{ScheduleCreateError, When, MAX_ATTEMPTS};
-pub use store::{FiberRow, ScheduleRow, Store, StoreError};
+pub use store::{FiberRow, McpServerRow, ScheduleRow, Store, StoreError};
 
 /// The runtime's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -376,11 +379,13 @@ async fn run_instance<A: Agent>(
         version,
         state_max_bytes: inner.cfg.state_max_bytes,
         next_due: None,
+        mcp: HashMap::new(),
     };
     ctx.refresh_next_due();
     if existed {
         schedule::report_missed(&ctx);
         fiber::detect_interrupted(&mut ctx);
+        ctx.restore_mcp().await;
     }
     let mut instance = make(&agent);
     instance.on_start(&mut ctx).await;
@@ -403,6 +408,11 @@ async fn run_instance<A: Agent>(
                 continue;
             }
             _ = tokio::time::sleep_until((last_input + idle).into()) => {
+                // MCP connections close first (they reconnect on the next call if an input
+                // arrives after all).
+                if !ctx.mcp.is_empty() && rx.is_empty() {
+                    ctx.close_mcp().await;
+                }
                 // Hibernate unless an input arrived meanwhile (senders hold the same lock).
                 // The bookkeeping is done before the instance leaves the map, so a new
                 // instance of the same agent starts from it.

@@ -56,6 +56,12 @@ CREATE TABLE IF NOT EXISTS schedules (
     traceparent TEXT
 );
 CREATE INDEX IF NOT EXISTS schedules_next ON schedules (next_run_ms);
+CREATE TABLE IF NOT EXISTS mcp_servers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    command TEXT NOT NULL,
+    args TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS fibers (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -67,6 +73,19 @@ CREATE TABLE IF NOT EXISTS fibers (
     traceparent TEXT
 );
 ";
+
+/// One MCP server an agent uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpServerRow {
+    /// Its id in the agent.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The program (stdio transport).
+    pub command: String,
+    /// Its arguments, as a JSON array.
+    pub args: String,
+}
 
 /// One unfinished fiber.
 #[derive(Debug, Clone, PartialEq)]
@@ -301,6 +320,37 @@ impl Store {
             )
             .map(|v| v.map(|v| v.max(0) as u64))
             .map_err(|e| self.err(e))
+    }
+
+    /// Adds (or replaces) an MCP server.
+    pub fn put_mcp_server(&self, r: &McpServerRow) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO mcp_servers (id, name, command, args) VALUES (?1, ?2, ?3, ?4)",
+                params![r.id, r.name, r.command, r.args],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every MCP server.
+    pub fn mcp_servers(&self) -> Result<Vec<McpServerRow>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT id, name, command, args FROM mcp_servers ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(McpServerRow {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    command: r.get(2)?,
+                    args: r.get(3)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.err(e));
+        rows
     }
 
     /// Records a fiber starting.
