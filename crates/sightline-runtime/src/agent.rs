@@ -95,6 +95,10 @@ pub struct Ctx {
     pub(crate) next_due: Option<u64>,
     /// MCP connections, by server id.
     pub(crate) mcp: std::collections::HashMap<String, crate::mcp::McpConn>,
+    /// The runtime, for calls to other agents.
+    pub(crate) runtime: Option<crate::Runtime>,
+    /// The model client.
+    pub(crate) model: Option<std::sync::Arc<dyn crate::calls::ModelClient>>,
 }
 
 impl std::fmt::Debug for Ctx {

@@ -51,6 +51,7 @@
 )]
 
 mod agent;
+mod calls;
 mod fiber;
 mod mcp;
 pub mod mcp_server;
@@ -72,10 +73,11 @@ use sightline_event::{
 use tokio::sync::{mpsc, oneshot};
 
 pub use agent::{Agent, Ctx, RpcError, StateError, NO_HANDLER};
+pub use calls::{Decision, LocalModel, ModelClient, ModelFuture, ModelRequest, ModelResponse};
 pub use fiber::{Fiber, Recovered};
 pub use mcp::McpTarget;
 pub use schedule::{ScheduleCreateError, When, MAX_ATTEMPTS};
-pub use store::{FiberRow, McpServerRow, ScheduleRow, Store, StoreError};
+pub use store::{ApprovalRow, FiberRow, McpServerRow, ScheduleRow, Store, StoreError};
 
 /// The runtime's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,6 +133,7 @@ struct Inner {
     handle: tokio::runtime::Handle,
     classes: RwLock<HashMap<String, Arc<Spawner>>>,
     instances: Mutex<HashMap<AgentRef, mpsc::Sender<Msg>>>,
+    model: RwLock<Option<Arc<dyn ModelClient>>>,
 }
 
 impl Inner {
@@ -192,6 +195,7 @@ impl Runtime {
                 handle,
                 classes: RwLock::new(HashMap::new()),
                 instances: Mutex::new(HashMap::new()),
+                model: RwLock::new(Some(Arc::new(LocalModel))),
             }),
         }
     }
@@ -239,6 +243,13 @@ impl Runtime {
             }
         }
         Ok(n)
+    }
+
+    /// Sets the model client agents' `ctx.model` calls use (default: [`LocalModel`]).
+    pub fn set_model(&self, model: Arc<dyn ModelClient>) {
+        if let Ok(mut m) = self.inner.model.write() {
+            *m = Some(model);
+        }
     }
 
     /// Instances in memory now.
@@ -380,6 +391,10 @@ async fn run_instance<A: Agent>(
         state_max_bytes: inner.cfg.state_max_bytes,
         next_due: None,
         mcp: HashMap::new(),
+        runtime: Some(Runtime {
+            inner: inner.clone(),
+        }),
+        model: inner.model.read().ok().and_then(|m| m.clone()),
     };
     ctx.refresh_next_due();
     if existed {
@@ -401,6 +416,7 @@ async fn run_instance<A: Agent>(
         let msg = tokio::select! {
             m = rx.recv() => m,
             _ = async { if let Some(at) = due_at { tokio::time::sleep_until(at).await } }, if due_at.is_some() => {
+                calls::expire_approvals(&mut ctx);
                 schedule::run_due(&mut instance, &mut ctx).await;
                 fiber::run_recoveries(&mut instance, &mut ctx, max_fiber_age).await;
                 last_input = Instant::now();

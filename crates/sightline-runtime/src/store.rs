@@ -56,6 +56,13 @@ CREATE TABLE IF NOT EXISTS schedules (
     traceparent TEXT
 );
 CREATE INDEX IF NOT EXISTS schedules_next ON schedules (next_run_ms);
+CREATE TABLE IF NOT EXISTS approvals (
+    id TEXT PRIMARY KEY,
+    action TEXT NOT NULL,
+    requested_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    traceparent TEXT
+);
 CREATE TABLE IF NOT EXISTS mcp_servers (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -73,6 +80,21 @@ CREATE TABLE IF NOT EXISTS fibers (
     traceparent TEXT
 );
 ";
+
+/// One pending approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRow {
+    /// Its id.
+    pub id: String,
+    /// What needs approving.
+    pub action: String,
+    /// When it was asked, Unix ms.
+    pub requested_ms: u64,
+    /// When it expires, Unix ms.
+    pub expires_ms: u64,
+    /// The trace it was asked in.
+    pub traceparent: Option<String>,
+}
 
 /// One MCP server an agent uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -314,12 +336,70 @@ impl Store {
             .query_row(
                 "SELECT MIN(t) FROM (
                     SELECT MIN(next_run_ms) AS t FROM schedules
-                    UNION ALL SELECT MIN(next_recovery_ms) FROM fibers)",
+                    UNION ALL SELECT MIN(next_recovery_ms) FROM fibers
+                    UNION ALL SELECT MIN(expires_ms) FROM approvals)",
                 [],
                 |r| r.get::<_, Option<i64>>(0),
             )
             .map(|v| v.map(|v| v.max(0) as u64))
             .map_err(|e| self.err(e))
+    }
+
+    /// Records a pending approval.
+    pub fn put_approval(&self, r: &ApprovalRow) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO approvals (id, action, requested_ms, expires_ms, traceparent)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![r.id, r.action, r.requested_ms as i64, r.expires_ms as i64, r.traceparent],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    fn approval_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRow> {
+        Ok(ApprovalRow {
+            id: r.get(0)?,
+            action: r.get(1)?,
+            requested_ms: r.get::<_, i64>(2)?.max(0) as u64,
+            expires_ms: r.get::<_, i64>(3)?.max(0) as u64,
+            traceparent: r.get(4)?,
+        })
+    }
+
+    /// Removes a pending approval, returning it (`None` when it is not pending).
+    pub fn take_approval(&self, id: &str) -> Result<Option<ApprovalRow>, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT id, action, requested_ms, expires_ms, traceparent FROM approvals WHERE id = ?1",
+                params![id],
+                Self::approval_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if row.is_some() {
+            self.conn
+                .execute("DELETE FROM approvals WHERE id = ?1", params![id])
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(row)
+    }
+
+    /// The pending approvals that expired by `now_ms`.
+    pub fn expired_approvals(&self, now_ms: u64) -> Result<Vec<ApprovalRow>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT id, action, requested_ms, expires_ms, traceparent FROM approvals
+                 WHERE expires_ms <= ?1 ORDER BY expires_ms",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![now_ms as i64], Self::approval_row)
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.err(e));
+        rows
     }
 
     /// Adds (or replaces) an MCP server.
