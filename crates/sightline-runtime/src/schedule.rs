@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sightline_event::{
-    Name, Outcome, ScheduleCancel, ScheduleComplete, ScheduleCreate, ScheduleError,
-    ScheduleExecute, ScheduleMissed, ScheduleRetry, ScheduleSkipped, ScheduleType, Sensitive,
-    TraceContext,
+    Name, Outcome, QueueComplete, QueueCreate, QueueError, QueueRetry, ScheduleCancel,
+    ScheduleComplete, ScheduleCreate, ScheduleError, ScheduleExecute, ScheduleMissed,
+    ScheduleRetry, ScheduleSkipped, ScheduleType, Sensitive, TraceContext,
 };
 
 use crate::agent::{Agent, Ctx};
@@ -129,6 +129,34 @@ impl Ctx {
         Ok(id)
     }
 
+    /// Queues `callback` (a method of the agent) with `payload`, to run after the current
+    /// input, in order, with the same retries as schedules; persisted at once. Returns the
+    /// item's id.
+    pub fn queue(&mut self, callback: &str, payload: Value) -> Result<String, StoreError> {
+        let now_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        // Time-ordered ids: items due in the same millisecond run in the order queued.
+        let id = format!("que_{now_ns:020}_{:04x}", fastrand::u16(..));
+        self.store.put_schedule(&ScheduleRow {
+            id: id.clone(),
+            callback: callback.to_owned(),
+            payload: payload.to_string(),
+            kind: "queue".to_owned(),
+            cron: None,
+            interval_ms: None,
+            next_run_ms: now_ms(),
+            traceparent: self.trace().map(|t| t.traceparent()),
+        })?;
+        self.emitter.emit(|| QueueCreate {
+            callback: callback.into(),
+            id: id.as_str().into(),
+        });
+        self.refresh_next_due();
+        Ok(id)
+    }
+
     /// Cancels a schedule; whether it existed.
     pub fn cancel_schedule(&mut self, id: &str) -> Result<bool, StoreError> {
         let row = self.store.delete_schedule(id)?;
@@ -186,6 +214,15 @@ pub(crate) fn report_missed(ctx: &Ctx) {
     }
 }
 
+fn op_meta(outcome: Outcome, duration_ns: u64, span: TraceContext) -> sightline_bus::Meta {
+    sightline_bus::Meta {
+        outcome: Some(outcome),
+        duration_ns: Some(duration_ns),
+        trace: Some(span),
+        ..Default::default()
+    }
+}
+
 /// Runs every schedule due now, each with its retries, then advances or removes it.
 pub(crate) async fn run_due<A: Agent>(instance: &mut A, ctx: &mut Ctx) {
     let now = now_ms();
@@ -211,54 +248,97 @@ async fn run_one<A: Agent>(instance: &mut A, ctx: &mut Ctx, row: ScheduleRow, no
     let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
     let (callback, id): (Name, Name) = (row.callback.as_str().into(), row.id.as_str().into());
     let started = std::time::Instant::now();
+    let queued = row.kind == "queue";
     for attempt in 1..=MAX_ATTEMPTS {
-        ctx.emitter.emit(|| ScheduleExecute {
-            callback: callback.clone(),
-            id: id.clone(),
-            attempt,
-            lateness_ms,
-        });
-        match instance.on_rpc(ctx, &row.callback, payload.clone()).await {
+        if !queued {
+            ctx.emitter.emit(|| ScheduleExecute {
+                callback: callback.clone(),
+                id: id.clone(),
+                attempt,
+                lateness_ms,
+            });
+        }
+        let result = instance.on_rpc(ctx, &row.callback, payload.clone()).await;
+        let took = started.elapsed().as_nanos() as u64;
+        match result {
             Ok(_) => {
-                ctx.emitter.emit_with(|m| {
-                    m.outcome = Some(Outcome::Ok);
-                    m.duration_ns = Some(started.elapsed().as_nanos() as u64);
-                    m.trace = Some(span);
-                    ScheduleComplete {
-                        callback: callback.clone(),
-                        id: id.clone(),
-                        attempts: attempt,
-                        lateness_ms,
-                    }
-                });
+                let (callback, id) = (callback.clone(), id.clone());
+                let meta = op_meta(Outcome::Ok, took, span);
+                if queued {
+                    ctx.emitter.emit_with(|m| {
+                        *m = meta;
+                        QueueComplete {
+                            callback,
+                            id,
+                            attempts: attempt,
+                            wait_ms: lateness_ms,
+                        }
+                    });
+                } else {
+                    ctx.emitter.emit_with(|m| {
+                        *m = meta;
+                        ScheduleComplete {
+                            callback,
+                            id,
+                            attempts: attempt,
+                            lateness_ms,
+                        }
+                    });
+                }
                 break;
             }
             Err(e) if attempt < MAX_ATTEMPTS => {
                 let ceiling = (BACKOFF_BASE_MS << (attempt - 1)).min(BACKOFF_CAP_MS);
                 let backoff_ms = fastrand::u64(0..=ceiling);
-                ctx.emitter.emit(|| ScheduleRetry {
-                    callback: callback.clone(),
-                    id: id.clone(),
-                    attempt,
-                    max_attempts: MAX_ATTEMPTS,
-                    backoff_ms,
-                    error: Some(Sensitive(e.message.clone())),
-                });
+                let (callback, id) = (callback.clone(), id.clone());
+                let error = Some(Sensitive(e.message.clone()));
+                if queued {
+                    ctx.emitter.emit(|| QueueRetry {
+                        callback,
+                        id,
+                        attempt,
+                        max_attempts: MAX_ATTEMPTS,
+                        backoff_ms,
+                        error,
+                    });
+                } else {
+                    ctx.emitter.emit(|| ScheduleRetry {
+                        callback,
+                        id,
+                        attempt,
+                        max_attempts: MAX_ATTEMPTS,
+                        backoff_ms,
+                        error,
+                    });
+                }
                 tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
             }
             Err(e) => {
-                ctx.emitter.emit_with(|m| {
-                    m.outcome = Some(Outcome::Error);
-                    m.duration_ns = Some(started.elapsed().as_nanos() as u64);
-                    m.trace = Some(span);
-                    ScheduleError {
-                        callback: callback.clone(),
-                        id: id.clone(),
-                        error: Sensitive(e.message.clone()),
-                        attempts: attempt,
-                        error_type: Some(e.error_type.as_str().into()),
-                    }
-                });
+                let (callback, id) = (callback.clone(), id.clone());
+                let error = Sensitive(e.message.clone());
+                let meta = op_meta(Outcome::Error, took, span);
+                if queued {
+                    ctx.emitter.emit_with(|m| {
+                        *m = meta;
+                        QueueError {
+                            callback,
+                            id,
+                            error,
+                            attempts: attempt,
+                        }
+                    });
+                } else {
+                    ctx.emitter.emit_with(|m| {
+                        *m = meta;
+                        ScheduleError {
+                            callback,
+                            id,
+                            error,
+                            attempts: attempt,
+                            error_type: Some(e.error_type.as_str().into()),
+                        }
+                    });
+                }
             }
         }
     }

@@ -50,6 +50,13 @@ impl Agent for Reminder {
                 Ok(json!(ok))
             }
             "count" => Ok(json!(ctx.schedules().map(|s| s.len()).unwrap_or(0))),
+            "enqueue" => {
+                for cb in ["ping", "fail", "ping"] {
+                    ctx.queue(cb, json!({"n": 1}))
+                        .map_err(|e| err(e.to_string()))?;
+                }
+                Ok(Value::Null)
+            }
             "ping" => Ok(Value::Null),
             "slow" => {
                 tokio::time::sleep(Duration::from_millis(120)).await;
@@ -273,4 +280,30 @@ fn a_schedule_survives_a_crash_and_missed_cron_runs_are_reported() {
         .max()
         .unwrap();
     assert!(late >= 1000, "the overdue run's lateness is {late} ms");
+}
+
+#[test]
+fn queued_callbacks_run_in_order_after_the_input_with_retries() {
+    let mut env = Env::new(dir("queue"));
+    env.call("enqueue", Value::Null, None);
+    let events = env.wait("queue did not drain", |ev| {
+        count(ev, Kind::QueueComplete) == 2 && count(ev, Kind::QueueError) == 1
+    });
+    assert_eq!(count(events, Kind::QueueCreate), 3);
+    assert_eq!(count(events, Kind::QueueRetry), 2);
+    // In order: the first ping completes before the failing item's first retry.
+    let first_complete = events
+        .iter()
+        .position(|e| e.kind() == Kind::QueueComplete)
+        .unwrap();
+    let first_retry = events
+        .iter()
+        .position(|e| e.kind() == Kind::QueueRetry)
+        .unwrap();
+    assert!(first_complete < first_retry);
+    assert_eq!(
+        count(events, Kind::ScheduleExecute),
+        0,
+        "queue items are not schedules"
+    );
 }
