@@ -57,6 +57,7 @@ mod mcp;
 pub mod mcp_server;
 mod schedule;
 mod store;
+mod workflow;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -77,7 +78,7 @@ pub use calls::{Decision, LocalModel, ModelClient, ModelFuture, ModelRequest, Mo
 pub use fiber::{Fiber, Recovered};
 pub use mcp::McpTarget;
 pub use schedule::{ScheduleCreateError, When, MAX_ATTEMPTS};
-pub use store::{ApprovalRow, FiberRow, McpServerRow, ScheduleRow, Store, StoreError};
+pub use store::{ApprovalRow, FiberRow, McpServerRow, ScheduleRow, Store, StoreError, WorkflowRow};
 
 /// The runtime's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -56,6 +56,13 @@ CREATE TABLE IF NOT EXISTS schedules (
     traceparent TEXT
 );
 CREATE INDEX IF NOT EXISTS schedules_next ON schedules (next_run_ms);
+CREATE TABLE IF NOT EXISTS workflows (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    steps INTEGER NOT NULL,
+    started_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS approvals (
     id TEXT PRIMARY KEY,
     action TEXT NOT NULL,
@@ -80,6 +87,21 @@ CREATE TABLE IF NOT EXISTS fibers (
     traceparent TEXT
 );
 ";
+
+/// One unfinished workflow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowRow {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// `running` or `paused`.
+    pub status: String,
+    /// Steps done.
+    pub steps: u32,
+    /// When it started, Unix ms.
+    pub started_ms: u64,
+}
 
 /// One pending approval.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -342,6 +364,46 @@ impl Store {
                 |r| r.get::<_, Option<i64>>(0),
             )
             .map(|v| v.map(|v| v.max(0) as u64))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Adds or updates a workflow.
+    pub fn put_workflow(&self, r: &WorkflowRow) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO workflows (id, name, status, steps, started_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![r.id, r.name, r.status, r.steps, r.started_ms as i64],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// One workflow.
+    pub fn workflow(&self, id: &str) -> Result<Option<WorkflowRow>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, name, status, steps, started_ms FROM workflows WHERE id = ?1",
+                params![id],
+                |r| {
+                    Ok(WorkflowRow {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        status: r.get(2)?,
+                        steps: r.get(3)?,
+                        started_ms: r.get::<_, i64>(4)?.max(0) as u64,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Forgets a finished workflow.
+    pub fn delete_workflow(&self, id: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM workflows WHERE id = ?1", params![id])
+            .map(|_| ())
             .map_err(|e| self.err(e))
     }
 

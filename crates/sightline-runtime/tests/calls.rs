@@ -56,6 +56,27 @@ impl Agent for Desk {
                 )?;
                 Ok(Value::Null)
             }
+            "refund_flow" => {
+                let id = ctx.start_workflow("refund")?;
+                ctx.workflow_step(&id, "check_order", &Value::Null)?;
+                ctx.pause_workflow(&id)?;
+                Ok(json!(id))
+            }
+            "refund_answer" => {
+                let id = args["id"].as_str().unwrap_or("").to_owned();
+                let approved = args["approved"].as_bool().unwrap_or(false);
+                ctx.answer_workflow(&id, approved, Some("checked"))?;
+                if approved {
+                    ctx.workflow_step(&id, "issue_refund", &Value::Null)?;
+                    if args["fail"].as_bool().unwrap_or(false) {
+                        let e = RpcError::new("PaymentDown", "gateway timeout");
+                        ctx.end_workflow(&id, Some(("issue_refund", &e)))?;
+                    } else {
+                        ctx.end_workflow(&id, None)?;
+                    }
+                }
+                Ok(Value::Null)
+            }
             other => Err(RpcError::new("NotFound", other)),
         }
     }
@@ -222,4 +243,62 @@ fn approvals_are_granted_denied_or_expire() {
         .unwrap();
     assert_eq!(expired.outcome, Some(Outcome::Timeout));
     assert!(expired.duration_ns.unwrap() >= 100_000_000);
+}
+
+#[test]
+fn a_workflow_pauses_for_approval_then_completes_fails_or_is_rejected() {
+    let (rt, sub, runtime) = start();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(call(&rt, &runtime, "refund_flow", Value::Null).unwrap());
+    }
+    call(
+        &rt,
+        &runtime,
+        "refund_answer",
+        json!({"id": ids[0], "approved": true}),
+    )
+    .unwrap();
+    call(
+        &rt,
+        &runtime,
+        "refund_answer",
+        json!({"id": ids[1], "approved": true, "fail": true}),
+    )
+    .unwrap();
+    call(
+        &rt,
+        &runtime,
+        "refund_answer",
+        json!({"id": ids[2], "approved": false}),
+    )
+    .unwrap();
+    let again = call(
+        &rt,
+        &runtime,
+        "refund_answer",
+        json!({"id": ids[0], "approved": true}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        again.error_type, "NotFound",
+        "an ended workflow was answered"
+    );
+    let events = drain(&sub);
+    let count = |k: Kind| events.iter().filter(|e| e.kind() == k).count();
+    assert_eq!(count(Kind::WorkflowStart), 3);
+    assert_eq!(count(Kind::WorkflowPaused), 3);
+    assert_eq!(count(Kind::WorkflowApproved), 2);
+    assert_eq!(count(Kind::WorkflowResumed), 2);
+    assert_eq!(count(Kind::WorkflowRejected), 1);
+    assert_eq!(count(Kind::WorkflowComplete), 1);
+    assert_eq!(count(Kind::WorkflowError), 1);
+    let done = events
+        .iter()
+        .find(|e| e.kind() == Kind::WorkflowComplete)
+        .unwrap();
+    match &done.payload {
+        Payload::WorkflowComplete(w) => assert_eq!(w.steps, 2),
+        p => panic!("{p:?}"),
+    }
 }
