@@ -93,6 +93,8 @@ pub struct Ctx {
     pub(crate) state_max_bytes: u64,
     /// When the next schedule is due (Unix ms), as last read from the store.
     pub(crate) next_due: Option<u64>,
+    /// Sequence numbers reserved up to (stored in the agent's database).
+    pub(crate) reserved: u64,
     /// MCP connections, by server id.
     pub(crate) mcp: std::collections::HashMap<String, crate::mcp::McpConn>,
     /// The runtime, for calls to other agents.
@@ -202,6 +204,7 @@ impl Ctx {
         }
         self.state = new;
         self.version = version;
+        self.keep_reserved();
         Ok(version)
     }
 }

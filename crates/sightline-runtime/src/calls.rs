@@ -207,7 +207,9 @@ impl Ctx {
     ) -> Result<String, RpcError> {
         let id = format!("apr_{:016x}", fastrand::u64(..));
         let now = now_ms();
-        let expires_in_ms = expires_in.as_millis() as u64;
+        let expires_in_ms = u64::try_from(expires_in.as_millis())
+            .unwrap_or(u64::MAX)
+            .min((i64::MAX as u64).saturating_sub(now));
         self.store
             .put_approval(&ApprovalRow {
                 id: id.clone(),

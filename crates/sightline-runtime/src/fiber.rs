@@ -97,6 +97,7 @@ impl Ctx {
         let json = value.to_string();
         self.store.stash_fiber(&fiber.id, fiber.step + 1, &json)?;
         fiber.step += 1;
+        self.keep_reserved();
         let span = fiber.span;
         self.emitter.emit_with(|m| {
             m.trace = Some(span);
@@ -191,7 +192,7 @@ pub(crate) async fn run_recoveries<A: Agent>(instance: &mut A, ctx: &mut Ctx, ma
     let Ok(rows) = ctx.store.fibers() else {
         return;
     };
-    for mut r in rows
+    for r in rows
         .into_iter()
         .filter(|r| r.next_recovery_ms.is_some_and(|t| t <= now))
     {
@@ -242,6 +243,7 @@ pub(crate) async fn run_recoveries<A: Agent>(instance: &mut A, ctx: &mut Ctx, ma
         ctx.emitter.set_trace(Some(span));
         let result = instance.on_fiber_recovered(ctx, recovered).await;
         ctx.emitter.set_trace(None);
+        ctx.keep_reserved();
         match result {
             Ok(()) => {
                 // Handled: whether the handler finished the fiber or not, it is done with.
@@ -273,9 +275,12 @@ pub(crate) async fn run_recoveries<A: Agent>(instance: &mut A, ctx: &mut Ctx, ma
                 let ceiling = RECOVERY_BACKOFF_BASE_MS
                     .saturating_mul(1 << attempt.min(16))
                     .min(RECOVERY_BACKOFF_CAP_MS);
-                r.recovery_attempts = attempt;
-                r.next_recovery_ms = Some(now_ms() + fastrand::u64(0..=ceiling));
-                let _ = ctx.store.put_fiber(&r);
+                // Only if the fiber is still there (the handler may have ended it).
+                let _ = ctx.store.set_fiber_recovery(
+                    &r.id,
+                    attempt,
+                    now_ms() + fastrand::u64(0..=ceiling),
+                );
             }
         }
     }

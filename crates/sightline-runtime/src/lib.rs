@@ -135,6 +135,7 @@ struct Inner {
     classes: RwLock<HashMap<String, Arc<Spawner>>>,
     instances: Mutex<HashMap<AgentRef, mpsc::Sender<Msg>>>,
     model: RwLock<Option<Arc<dyn ModelClient>>>,
+    alarms: Mutex<HashMap<AgentRef, tokio::task::AbortHandle>>,
 }
 
 impl Inner {
@@ -197,6 +198,7 @@ impl Runtime {
                 classes: RwLock::new(HashMap::new()),
                 instances: Mutex::new(HashMap::new()),
                 model: RwLock::new(Some(Arc::new(LocalModel))),
+                alarms: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -235,9 +237,9 @@ impl Runtime {
                 if path.extension().is_none_or(|e| e != "sqlite") {
                     continue;
                 }
-                let store = Store::open(&path)?;
-                if let Some((class, name, Some(due))) = store.agent_and_next_due()? {
-                    drop(store);
+                // One unreadable database must not keep the others' schedules from firing.
+                let found = Store::open(&path).and_then(|s| s.agent_and_next_due());
+                if let Ok(Some((class, name, Some(due)))) = found {
                     set_alarm(&self.inner, AgentRef::new(class, name), due);
                     n += 1;
                 }
@@ -365,7 +367,6 @@ async fn run_instance<A: Agent>(
         }
     };
     let emitter = inner.bus.emitter_for(agent.clone(), seq);
-    let mut reserved = seq + SEQ_BLOCK;
     if existed {
         // Woken from hibernation by an input, or started again after the process died.
         let (trigger, hibernated_ms) = if hibernated_at > 0 {
@@ -391,6 +392,7 @@ async fn run_instance<A: Agent>(
         version,
         state_max_bytes: inner.cfg.state_max_bytes,
         next_due: None,
+        reserved: seq + SEQ_BLOCK,
         mcp: HashMap::new(),
         runtime: Some(Runtime {
             inner: inner.clone(),
@@ -401,10 +403,12 @@ async fn run_instance<A: Agent>(
     if existed {
         schedule::report_missed(&ctx);
         fiber::detect_interrupted(&mut ctx);
+        ctx.keep_reserved();
         ctx.restore_mcp().await;
     }
     let mut instance = make(&agent);
     instance.on_start(&mut ctx).await;
+    ctx.keep_reserved();
     let idle = Duration::from_millis(inner.cfg.idle_hibernate_ms.max(1));
     let max_fiber_age = Duration::from_millis(inner.cfg.fiber_max_age_ms);
     let mut last_input = Instant::now();
@@ -415,13 +419,15 @@ async fn run_instance<A: Agent>(
                 + Duration::from_millis(due.saturating_sub(schedule::now_ms()))
         });
         let msg = tokio::select! {
+            // Inputs first: a due timer or the idle deadline never starves them.
+            biased;
             m = rx.recv() => m,
             _ = async { if let Some(at) = due_at { tokio::time::sleep_until(at).await } }, if due_at.is_some() => {
                 calls::expire_approvals(&mut ctx);
                 schedule::run_due(&mut instance, &mut ctx).await;
                 fiber::run_recoveries(&mut instance, &mut ctx, max_fiber_age).await;
                 last_input = Instant::now();
-                bump_reservation(&mut ctx, &mut reserved);
+                ctx.keep_reserved();
                 continue;
             }
             _ = tokio::time::sleep_until((last_input + idle).into()) => {
@@ -430,20 +436,26 @@ async fn run_instance<A: Agent>(
                 if !ctx.mcp.is_empty() && rx.is_empty() {
                     ctx.close_mcp().await;
                 }
-                // Hibernate unless an input arrived meanwhile (senders hold the same lock).
-                // The bookkeeping is done before the instance leaves the map, so a new
-                // instance of the same agent starts from it.
-                let mut map = inner.instances();
+                // Hibernate unless an input arrived meanwhile. The bookkeeping (SQLite writes)
+                // is done first, outside the lock every sender takes, so a new instance of
+                // the same agent starts from it; under the lock, only the check and removal.
                 if rx.is_empty() {
                     hibernate(&ctx, last_input);
-                    map.remove(&agent);
-                    rx.close();
-                    drop(map);
-                    if let Some(due) = ctx.next_due {
-                        set_alarm(&inner, agent.clone(), due);
+                    let mut map = inner.instances();
+                    if rx.is_empty() {
+                        map.remove(&agent);
+                        rx.close();
+                        drop(map);
+                        if let Some(due) = ctx.next_due {
+                            set_alarm(&inner, agent.clone(), due);
+                        }
+                        return;
                     }
-                    return;
+                    drop(map);
+                    // An input came while it wrote: awake again at once.
+                    ctx.unhibernate();
                 }
+                last_input = Instant::now();
                 continue;
             }
         };
@@ -493,29 +505,60 @@ async fn run_instance<A: Agent>(
         ctx.emitter.set_trace(None);
         let _ = reply.send(result);
         last_input = Instant::now();
-        bump_reservation(&mut ctx, &mut reserved);
+        ctx.keep_reserved();
     }
     // Every sender is gone (the runtime was dropped).
     hibernate(&ctx, last_input);
 }
 
-/// Keeps the sequence reservation ahead of the numbers in use.
-fn bump_reservation(ctx: &mut Ctx, reserved: &mut u64) {
-    let last = ctx.emitter.last_seq();
-    if last + SEQ_BLOCK / 2 > *reserved {
-        *reserved = last + SEQ_BLOCK;
-        let _ = ctx.store.set_meta("seq_reserved", *reserved);
+impl Ctx {
+    /// Keeps the sequence reservation ahead of the numbers in use (called after anything that
+    /// may have emitted many events, and by the storage-writing calls themselves). The
+    /// in-memory mark moves only once the new reservation is stored.
+    pub(crate) fn keep_reserved(&mut self) {
+        let last = self.emitter.last_seq();
+        if last + SEQ_BLOCK / 2 > self.reserved {
+            let next = last + SEQ_BLOCK;
+            if self.store.set_meta("seq_reserved", next).is_ok() {
+                self.reserved = next;
+            }
+        }
+    }
+
+    /// Undoes the hibernation bookkeeping when an input arrived during it.
+    fn unhibernate(&mut self) {
+        let _ = self.store.set_meta("hibernated_at_ns", 0);
+        self.reserved = 0;
+        self.keep_reserved();
+        self.emitter.emit_with(|m| {
+            m.outcome = Some(Outcome::Ok);
+            m.duration_ns = Some(0);
+            AgentWake {
+                trigger: Name::new_static("input"),
+                hibernated_ms: 0,
+            }
+        });
     }
 }
 
-/// Wakes `agent` when its next schedule is due (Unix ms).
+/// Wakes `agent` when its next schedule is due (Unix ms); one alarm per agent, the latest
+/// replacing any earlier one.
 fn set_alarm(inner: &Arc<Inner>, agent: AgentRef, due_ms: u64) {
     let inner2 = inner.clone();
-    inner.handle.spawn(async move {
+    let target = agent.clone();
+    let task = inner.handle.spawn(async move {
         let wait = due_ms.saturating_sub(schedule::now_ms());
         tokio::time::sleep(Duration::from_millis(wait)).await;
-        let _ = Runtime { inner: inner2 }.send(agent, Msg::Alarm);
+        if let Ok(mut alarms) = inner2.alarms.lock() {
+            alarms.remove(&target);
+        }
+        let _ = Runtime { inner: inner2 }.send(target, Msg::Alarm);
     });
+    if let Ok(mut alarms) = inner.alarms.lock() {
+        if let Some(old) = alarms.insert(agent, task.abort_handle()) {
+            old.abort();
+        }
+    }
 }
 
 /// State is on disk already: keep the exact sequence number and the time, and say so.

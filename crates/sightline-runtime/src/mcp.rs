@@ -51,6 +51,9 @@ pub(crate) struct McpConn {
     pub(crate) tools: Vec<String>,
 }
 
+/// The longest a connection, a discovery or a call may take.
+const MCP_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Connection attempts per call on a broken connection, and the backoff between them.
 const RECONNECT_ATTEMPTS: u32 = 3;
 const RECONNECT_BACKOFF_MS: u64 = 200;
@@ -118,7 +121,10 @@ impl Ctx {
                 .stderr(Stdio::null())
                 .spawn()
                 .map_err(|e| e.to_string())?;
-            ().serve(transport).await.map_err(|e| e.to_string())
+            match tokio::time::timeout(MCP_TIMEOUT, ().serve(transport)).await {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("no answer to initialize within {MCP_TIMEOUT:?}")),
+            }
         }
         .await;
         let url = Sensitive(target.describe());
@@ -155,7 +161,10 @@ impl Ctx {
             }
         };
         let started = Instant::now();
-        let listed = client.list_all_tools().await;
+        let listed = match tokio::time::timeout(MCP_TIMEOUT, client.list_all_tools()).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("no tool list within {MCP_TIMEOUT:?}")),
+        };
         let tools = match listed {
             Ok(tools) => {
                 let names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
@@ -183,7 +192,7 @@ impl Ctx {
                         capability: Some(Name::new_static("tools")),
                         count: None,
                         state: Some(McpState::Failed),
-                        error: Some(Sensitive(e.to_string())),
+                        error: Some(Sensitive(e.clone())),
                     }
                 });
                 Vec::new()
@@ -255,9 +264,15 @@ impl Ctx {
             }
         };
         let started = Instant::now();
-        let result = client
-            .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
-            .await;
+        let result = match tokio::time::timeout(
+            MCP_TIMEOUT,
+            client.call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments)),
+        )
+        .await
+        {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("{tool} did not answer within {MCP_TIMEOUT:?}")),
+        };
         let took = started.elapsed().as_nanos() as u64;
         let (outcome, error, value) = match result {
             Ok(r) if r.is_error == Some(true) => (
@@ -266,7 +281,7 @@ impl Ctx {
                 serde_json::to_value(&r).ok(),
             ),
             Ok(r) => (Outcome::Ok, None, serde_json::to_value(&r).ok()),
-            Err(e) => (Outcome::Error, Some(e.to_string()), None),
+            Err(e) => (Outcome::Error, Some(e), None),
         };
         let call_id = format!("call_{:012x}", fastrand::u64(..) & 0xffff_ffff_ffff);
         self.emitter.emit_with(|m| {

@@ -39,6 +39,9 @@ pub enum ScheduleCreateError {
     /// An interval must be at least 1 ms.
     #[error("an interval must be at least 1 ms")]
     ZeroInterval,
+    /// Later than the year 292 million (the storage's limit).
+    #[error("the time is too far in the future")]
+    TooFar,
     /// It could not be stored.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -49,6 +52,9 @@ pub enum ScheduleCreateError {
 pub const MAX_ATTEMPTS: u32 = 3;
 const BACKOFF_BASE_MS: u64 = 100;
 const BACKOFF_CAP_MS: u64 = 3_000;
+
+/// The latest time a schedule can hold (SQLite integers are i64 milliseconds).
+const MAX_TIME_MS: u64 = i64::MAX as u64;
 
 pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -82,14 +88,18 @@ impl Ctx {
         payload: Value,
     ) -> Result<String, ScheduleCreateError> {
         let now = now_ms();
+        // Times are stored as SQLite integers (i64 milliseconds): anything later is refused.
+        let ms = |d: &Duration| -> Result<u64, ScheduleCreateError> {
+            u64::try_from(d.as_millis())
+                .ok()
+                .and_then(|ms| now.checked_add(ms))
+                .filter(|t| *t <= MAX_TIME_MS)
+                .map(|t| t - now)
+                .ok_or(ScheduleCreateError::TooFar)
+        };
         let (kind, schedule_type, cron, interval_ms, next) = match &when {
-            When::Delay(d) => (
-                "delay",
-                ScheduleType::Delay,
-                None,
-                None,
-                now + d.as_millis() as u64,
-            ),
+            When::Delay(d) => ("delay", ScheduleType::Delay, None, None, now + ms(d)?),
+            When::At(t) if *t > MAX_TIME_MS => return Err(ScheduleCreateError::TooFar),
             When::At(t) => ("at", ScheduleType::At, None, None, *t),
             When::Cron(expr) => {
                 let c = parse_cron(expr)
@@ -99,11 +109,11 @@ impl Ctx {
                 ("cron", ScheduleType::Cron, Some(expr.clone()), None, next)
             }
             When::Interval(d) => {
-                let ms = d.as_millis() as u64;
-                if ms == 0 {
+                let iv = ms(d)?;
+                if iv == 0 {
                     return Err(ScheduleCreateError::ZeroInterval);
                 }
-                ("interval", ScheduleType::Interval, None, Some(ms), now + ms)
+                ("interval", ScheduleType::Interval, None, Some(iv), now + iv)
             }
         };
         let id = format!("sch_{:016x}", fastrand::u64(..));
@@ -176,7 +186,11 @@ impl Ctx {
     }
 
     pub(crate) fn refresh_next_due(&mut self) {
-        self.next_due = self.store.next_due().ok().flatten();
+        self.next_due = match self.store.next_due() {
+            Ok(due) => due,
+            // Unreadable for now: look again in a second rather than never.
+            Err(_) => Some(now_ms() + 1000),
+        };
     }
 }
 
@@ -226,17 +240,33 @@ fn op_meta(outcome: Outcome, duration_ns: u64, span: TraceContext) -> sightline_
 /// Runs every schedule due now, each with its retries, then advances or removes it.
 pub(crate) async fn run_due<A: Agent>(instance: &mut A, ctx: &mut Ctx) {
     let now = now_ms();
-    let due: Vec<ScheduleRow> = match ctx.store.schedules() {
-        Ok(rows) => rows.into_iter().filter(|r| r.next_run_ms <= now).collect(),
+    let due: Vec<String> = match ctx.store.schedules() {
+        Ok(rows) => rows
+            .into_iter()
+            .filter(|r| r.next_run_ms <= now)
+            .map(|r| r.id)
+            .collect(),
         Err(_) => Vec::new(),
     };
-    for row in due {
-        run_one(instance, ctx, row, now).await;
+    let mut stuck = false;
+    for id in due {
+        // Read again: an earlier callback in this pass may have cancelled it.
+        match ctx.store.schedule(&id) {
+            Ok(Some(row)) => stuck |= !run_one(instance, ctx, row, now).await,
+            Ok(None) => {}
+            Err(_) => stuck = true,
+        }
+        ctx.keep_reserved();
     }
     ctx.refresh_next_due();
+    if stuck {
+        // A row could not be advanced: try again in a second, not in a busy loop.
+        ctx.next_due = Some(now_ms() + 1000);
+    }
 }
 
-async fn run_one<A: Agent>(instance: &mut A, ctx: &mut Ctx, row: ScheduleRow, now: u64) {
+/// Runs one schedule; returns whether it could be advanced (or removed).
+async fn run_one<A: Agent>(instance: &mut A, ctx: &mut Ctx, row: ScheduleRow, now: u64) -> bool {
     let lateness_ms = now.saturating_sub(row.next_run_ms);
     // The run continues the trace the schedule was created in.
     let span = row
@@ -347,7 +377,8 @@ async fn run_one<A: Agent>(instance: &mut A, ctx: &mut Ctx, row: ScheduleRow, no
     let after = now_ms();
     let next = match row.kind.as_str() {
         "interval" => row.interval_ms.map(|iv| {
-            let mut next = row.next_run_ms + iv;
+            let iv = iv.max(1);
+            let mut next = row.next_run_ms.saturating_add(iv);
             if next <= after {
                 // The run outlasted its interval: the runs that fell due meanwhile are skipped.
                 let skipped = (after - next) / iv + 1;
@@ -356,21 +387,22 @@ async fn run_one<A: Agent>(instance: &mut A, ctx: &mut Ctx, row: ScheduleRow, no
                     id: id.clone(),
                     reason: Name::new_static("overlap"),
                 });
-                next += skipped * iv;
+                next = next.saturating_add(skipped.saturating_mul(iv));
             }
             next
         }),
+        // Not before the run just done, even if the clock stepped back.
         "cron" => row
             .cron
             .as_deref()
             .and_then(|e| parse_cron(e).ok())
-            .and_then(|c| next_cron(&c, after)),
+            .and_then(|c| next_cron(&c, after.max(row.next_run_ms))),
         _ => None,
     };
+    // Advanced only if it still exists: a callback may have cancelled its own schedule.
     let stored = match next {
-        Some(next_run_ms) => ctx.store.put_schedule(&ScheduleRow { next_run_ms, ..row }),
+        Some(next_run_ms) => ctx.store.advance_schedule(&row.id, next_run_ms),
         None => ctx.store.delete_schedule(&row.id).map(|_| ()),
     };
-    // A schedule that cannot be advanced would run again at once: the next input retries.
-    let _ = stored;
+    stored.is_ok()
 }

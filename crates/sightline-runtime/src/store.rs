@@ -519,6 +519,33 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Records a failed recovery attempt and when to try again, if the fiber is still there.
+    pub fn set_fiber_recovery(
+        &self,
+        id: &str,
+        attempts: u32,
+        next_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE fibers SET recovery_attempts = ?2, next_recovery_ms = ?3 WHERE id = ?1",
+                params![id, attempts, next_ms.min(i64::MAX as u64) as i64],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Moves a schedule's next run, if it still exists (a callback may have cancelled it).
+    pub fn advance_schedule(&self, id: &str, next_ms: u64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE schedules SET next_run_ms = ?2 WHERE id = ?1",
+                params![id, next_ms.min(i64::MAX as u64) as i64],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
     /// Writes a fiber's checkpoint (before its next step runs).
     pub fn stash_fiber(&self, id: &str, step: u32, stash: &str) -> Result<(), StoreError> {
         self.conn

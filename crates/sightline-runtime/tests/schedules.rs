@@ -58,6 +58,27 @@ impl Agent for Reminder {
                 Ok(Value::Null)
             }
             "ping" => Ok(Value::Null),
+            "huge" => ctx
+                .schedule(When::Interval(Duration::MAX), "ping", Value::Null)
+                .map(|id| json!(id))
+                .map_err(|e| err(e.to_string())),
+            "every_then_stop" => {
+                let id = ctx
+                    .schedule(
+                        When::Interval(Duration::from_millis(30)),
+                        "stop_self",
+                        Value::Null,
+                    )
+                    .map_err(|e| err(e.to_string()))?;
+                ctx.set_state(json!({ "self_id": id }))
+                    .map_err(|e| err(e.to_string()))?;
+                Ok(Value::Null)
+            }
+            "stop_self" => {
+                let id = ctx.state()["self_id"].as_str().unwrap_or("").to_owned();
+                ctx.cancel_schedule(&id).map_err(|e| err(e.to_string()))?;
+                Ok(Value::Null)
+            }
             "slow" => {
                 tokio::time::sleep(Duration::from_millis(120)).await;
                 Ok(Value::Null)
@@ -306,4 +327,29 @@ fn queued_callbacks_run_in_order_after_the_input_with_retries() {
         0,
         "queue items are not schedules"
     );
+}
+
+#[test]
+fn a_callback_that_cancels_its_own_interval_stops_it_and_absurd_times_are_refused() {
+    let mut env = Env::new(dir("self-cancel"));
+    let e = env
+        .rt
+        .block_on(
+            env.runtime
+                .rpc("Reminder", "r-1", "huge", Value::Null, None),
+        )
+        .unwrap_err();
+    assert!(e.message.contains("too far"), "{e}");
+    env.call("every_then_stop", Value::Null, None);
+    env.wait("the interval never ran", |ev| {
+        count(ev, Kind::ScheduleComplete) >= 1
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let events = env.wait("", |_| true);
+    assert_eq!(
+        count(events, Kind::ScheduleComplete),
+        1,
+        "a schedule that cancelled itself ran again"
+    );
+    assert_eq!(env.call("count", Value::Null, None), json!(0));
 }
