@@ -1,11 +1,13 @@
 //! Calls out of an agent: to another agent (trace and caller carried), to the model, to a
 //! local tool, and to a human (approvals granted, denied and expired), each evented.
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::drain;
 use serde_json::{json, Value};
-use sightline_bus::{Bus, SubscribeOptions, Subscription};
+use sightline_bus::Subscription;
 use sightline_event::{Event, Kind, Outcome, Payload, TraceContext};
 use sightline_runtime::{Agent, Ctx, Decision, RpcError, Runtime, RuntimeConfig};
 
@@ -83,27 +85,10 @@ impl Agent for Desk {
 }
 
 fn start() -> (tokio::runtime::Runtime, Subscription, Runtime) {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let dir: PathBuf =
-        std::env::temp_dir().join(format!("sightline-calls-{}-{nanos}", std::process::id()));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let bus = Bus::new();
-    let sub = bus.subscribe(SubscribeOptions::new("test").capacity(1 << 16));
-    let runtime = Runtime::new(
-        bus,
-        RuntimeConfig {
-            data_dir: dir,
-            ..Default::default()
-        },
-        rt.handle().clone(),
-    );
+    let (rt, sub, runtime) = common::setup(RuntimeConfig {
+        data_dir: common::data_dir("calls"),
+        ..Default::default()
+    });
     runtime.register("Desk", |_| Desk);
     (rt, sub, runtime)
 }
@@ -115,14 +100,6 @@ fn call(
     args: Value,
 ) -> Result<Value, RpcError> {
     rt.block_on(runtime.rpc("Desk", "a-1", method, args, None))
-}
-
-fn drain(sub: &Subscription) -> Vec<Event> {
-    let mut out = Vec::new();
-    while let Some(e) = sub.try_recv() {
-        out.push(e);
-    }
-    out
 }
 
 #[test]

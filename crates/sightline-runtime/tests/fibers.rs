@@ -2,11 +2,13 @@
 //! reported, handed back with its last checkpoint, resumed from there and completed once;
 //! one too old is given up; an agent without a handler skips it.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sightline_bus::{Bus, SubscribeOptions, Subscription};
+use sightline_bus::Subscription;
 use sightline_event::{Event, Kind, Payload};
 use sightline_runtime::{Agent, Ctx, Recovered, RpcError, Runtime, RuntimeConfig};
 
@@ -69,14 +71,7 @@ impl Agent for Research {
 }
 
 fn dir(name: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    std::env::temp_dir().join(format!(
-        "sightline-fiber-{name}-{}-{nanos}",
-        std::process::id()
-    ))
+    common::data_dir(name)
 }
 
 fn start(
@@ -85,22 +80,11 @@ fn start(
     recovers: bool,
     max_age_ms: u64,
 ) -> (tokio::runtime::Runtime, Subscription, Runtime) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let bus = Bus::new();
-    let sub = bus.subscribe(SubscribeOptions::new("test").capacity(1 << 16));
-    let runtime = Runtime::new(
-        bus,
-        RuntimeConfig {
-            data_dir,
-            fiber_max_age_ms: max_age_ms,
-            ..Default::default()
-        },
-        rt.handle().clone(),
-    );
+    let (rt, sub, runtime) = common::setup(RuntimeConfig {
+        data_dir,
+        fiber_max_age_ms: max_age_ms,
+        ..Default::default()
+    });
     runtime.register("Research", move |_| Research {
         hang_after,
         recovers,

@@ -2,12 +2,15 @@
 //! and calls one, every step evented; after a crash the connection is restored from the
 //! agent's database and the next call works.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
+use common::drain;
 use serde_json::{json, Value};
-use sightline_bus::{Bus, SubscribeOptions, Subscription};
-use sightline_event::{Event, Kind, McpState, Outcome, Payload, TraceContext};
+use sightline_bus::Subscription;
+use sightline_event::{Kind, McpState, Outcome, Payload, TraceContext};
 use sightline_runtime::{Agent, Ctx, McpTarget, RpcError, Runtime, RuntimeConfig};
 
 struct Support;
@@ -39,40 +42,17 @@ impl Agent for Support {
 }
 
 fn start(data_dir: PathBuf) -> (tokio::runtime::Runtime, Subscription, Runtime) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let bus = Bus::new();
-    let sub = bus.subscribe(SubscribeOptions::new("test").capacity(1 << 16));
-    let runtime = Runtime::new(
-        bus,
-        RuntimeConfig {
-            data_dir,
-            ..Default::default()
-        },
-        rt.handle().clone(),
-    );
+    let (rt, sub, runtime) = common::setup(RuntimeConfig {
+        data_dir,
+        ..Default::default()
+    });
     runtime.register("Support", |_| Support);
     (rt, sub, runtime)
 }
 
-fn drain(sub: &Subscription) -> Vec<Event> {
-    let mut out = Vec::new();
-    while let Some(e) = sub.try_recv() {
-        out.push(e);
-    }
-    out
-}
-
 #[test]
 fn an_agent_connects_discovers_and_calls_an_mcp_tool_and_reconnects_after_a_crash() {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let data = std::env::temp_dir().join(format!("sightline-mcp-{}-{nanos}", std::process::id()));
+    let data = common::data_dir("mcp");
     {
         let (rt, sub, runtime) = start(data.clone());
         let tools = rt

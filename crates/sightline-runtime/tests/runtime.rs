@@ -1,12 +1,15 @@
 //! The runtime's contract: addressing, one input at a time, persisted state with its events,
 //! RPC events with trace context, hibernation and wake, sequence numbers never reused.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
+use common::drain;
 use serde_json::{json, Value};
-use sightline_bus::{Bus, SubscribeOptions, Subscription};
-use sightline_event::{Event, Kind, Outcome, Payload, TraceContext};
+use sightline_bus::Subscription;
+use sightline_event::{Kind, Outcome, Payload, TraceContext};
 use sightline_runtime::{Agent, Ctx, RpcError, Runtime, RuntimeConfig};
 
 struct Counter;
@@ -40,56 +43,24 @@ impl Agent for Counter {
 }
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "sightline-runtime-{name}-{}-{}",
-        std::process::id(),
-        fastrand_suffix()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    common::data_dir(name)
 }
 
-fn fastrand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
-
-fn setup(data_dir: PathBuf, idle_ms: u64) -> (tokio::runtime::Runtime, Bus, Subscription, Runtime) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let bus = Bus::new();
-    let sub = bus.subscribe(SubscribeOptions::new("test").capacity(1 << 16));
-    let runtime = Runtime::new(
-        bus.clone(),
-        RuntimeConfig {
-            data_dir,
-            idle_hibernate_ms: idle_ms,
-            state_max_bytes: 256,
-            mailbox_capacity: 4,
-            ..Default::default()
-        },
-        rt.handle().clone(),
-    );
+fn setup(data_dir: PathBuf, idle_ms: u64) -> (tokio::runtime::Runtime, Subscription, Runtime) {
+    let (rt, sub, runtime) = common::setup(RuntimeConfig {
+        data_dir,
+        idle_hibernate_ms: idle_ms,
+        state_max_bytes: 256,
+        mailbox_capacity: 4,
+        ..Default::default()
+    });
     runtime.register("Counter", |_| Counter);
-    (rt, bus, sub, runtime)
-}
-
-fn drain(sub: &Subscription) -> Vec<Event> {
-    let mut out = Vec::new();
-    while let Some(e) = sub.try_recv() {
-        out.push(e);
-    }
-    out
+    (rt, sub, runtime)
 }
 
 #[test]
 fn the_same_name_reaches_the_same_state_one_input_at_a_time() {
-    let (rt, _bus, sub, runtime) = setup(dir("same"), 60_000);
+    let (rt, sub, runtime) = setup(dir("same"), 60_000);
     let calls: Vec<_> = (0..3)
         .map(|_| {
             let r = runtime.clone();
@@ -132,7 +103,7 @@ fn the_same_name_reaches_the_same_state_one_input_at_a_time() {
 
 #[test]
 fn an_invalid_or_oversized_state_is_rejected_with_an_event() {
-    let (rt, _bus, sub, runtime) = setup(dir("reject"), 60_000);
+    let (rt, sub, runtime) = setup(dir("reject"), 60_000);
     let big = json!({ "blob": "x".repeat(300) });
     let e = rt
         .block_on(runtime.rpc("Counter", "a", "set", big, None))
@@ -162,7 +133,7 @@ fn an_invalid_or_oversized_state_is_rejected_with_an_event() {
 
 #[test]
 fn rpcs_are_evented_with_duration_outcome_and_the_callers_trace() {
-    let (rt, _bus, sub, runtime) = setup(dir("rpc"), 60_000);
+    let (rt, sub, runtime) = setup(dir("rpc"), 60_000);
     let caller = TraceContext::new_root();
     rt.block_on(runtime.rpc_from(
         "Counter",
@@ -210,7 +181,7 @@ fn rpcs_are_evented_with_duration_outcome_and_the_callers_trace() {
 
 #[test]
 fn an_idle_agent_hibernates_and_wakes_with_its_state_and_sequence() {
-    let (rt, _bus, sub, runtime) = setup(dir("hibernate"), 100);
+    let (rt, sub, runtime) = setup(dir("hibernate"), 100);
     rt.block_on(runtime.rpc("Counter", "a", "increment", json!({}), None))
         .unwrap();
     std::thread::sleep(Duration::from_millis(400));
@@ -249,7 +220,7 @@ fn after_a_crash_sequence_numbers_continue_without_reuse() {
     let data = dir("crash");
     let first_last_seq;
     {
-        let (rt, _bus, sub, runtime) = setup(data.clone(), 60_000);
+        let (rt, sub, runtime) = setup(data.clone(), 60_000);
         for _ in 0..5 {
             rt.block_on(runtime.rpc("Counter", "a", "increment", json!({}), None))
                 .unwrap();
@@ -260,7 +231,7 @@ fn after_a_crash_sequence_numbers_continue_without_reuse() {
         drop(runtime);
         rt.shutdown_timeout(Duration::from_millis(100));
     }
-    let (rt, _bus, sub, runtime) = setup(data, 60_000);
+    let (rt, sub, runtime) = setup(data, 60_000);
     let n = rt
         .block_on(runtime.rpc("Counter", "a", "increment", json!({}), None))
         .unwrap();
@@ -275,7 +246,7 @@ fn after_a_crash_sequence_numbers_continue_without_reuse() {
 
 #[test]
 fn a_full_mailbox_answers_overloaded() {
-    let (rt, _bus, _sub, runtime) = setup(dir("overload"), 60_000);
+    let (rt, _sub, runtime) = setup(dir("overload"), 60_000);
     let calls: Vec<_> = (0..12)
         .map(|_| {
             let r = runtime.clone();

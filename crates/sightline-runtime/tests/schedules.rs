@@ -1,11 +1,13 @@
 //! Schedules: run once, retried then given up, intervals with overlaps skipped, cancelled,
 //! surviving a crash, missed cron runs reported, the creating trace continued.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sightline_bus::{Bus, SubscribeOptions, Subscription};
+use sightline_bus::Subscription;
 use sightline_event::{Event, Kind, Outcome, Payload, TraceContext};
 use sightline_runtime::{Agent, Ctx, RpcError, Runtime, RuntimeConfig, When};
 
@@ -90,14 +92,7 @@ impl Agent for Reminder {
 }
 
 fn dir(name: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    std::env::temp_dir().join(format!(
-        "sightline-sched-{name}-{}-{nanos}",
-        std::process::id()
-    ))
+    common::data_dir(name)
 }
 
 struct Env {
@@ -109,22 +104,11 @@ struct Env {
 
 impl Env {
     fn new(data_dir: PathBuf) -> Env {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let bus = Bus::new();
-        let sub = bus.subscribe(SubscribeOptions::new("test").capacity(1 << 16));
-        let runtime = Runtime::new(
-            bus,
-            RuntimeConfig {
-                data_dir,
-                idle_hibernate_ms: 60_000,
-                ..Default::default()
-            },
-            rt.handle().clone(),
-        );
+        let (rt, sub, runtime) = common::setup(RuntimeConfig {
+            data_dir,
+            idle_hibernate_ms: 60_000,
+            ..Default::default()
+        });
         runtime.register("Reminder", |_| Reminder);
         Env {
             rt,
