@@ -128,38 +128,24 @@ impl Ctx {
         }
         .await;
         let url = Sensitive(target.describe());
-        let client = match connected {
-            Ok(c) => {
-                self.emitter.emit_with(|m| {
-                    m.outcome = Some(Outcome::Ok);
-                    m.duration_ns = Some(started.elapsed().as_nanos() as u64);
-                    McpClientConnect {
-                        server_id: server_id.clone(),
-                        server_name: server_name.clone(),
-                        url: url.clone(),
-                        transport: McpTransport::Stdio,
-                        state: McpState::Connected,
-                        error: None,
-                    }
-                });
-                c
-            }
-            Err(e) => {
-                self.emitter.emit_with(|m| {
-                    m.outcome = Some(Outcome::Error);
-                    m.duration_ns = Some(started.elapsed().as_nanos() as u64);
-                    McpClientConnect {
-                        server_id: server_id.clone(),
-                        server_name: server_name.clone(),
-                        url: url.clone(),
-                        transport: McpTransport::Stdio,
-                        state: McpState::Failed,
-                        error: Some(Sensitive(e.clone())),
-                    }
-                });
-                return Err(RpcError::new("McpConnectFailed", e));
-            }
+        let took = started.elapsed().as_nanos() as u64;
+        let (outcome, state, error) = match &connected {
+            Ok(_) => (Outcome::Ok, McpState::Connected, None),
+            Err(e) => (Outcome::Error, McpState::Failed, Some(Sensitive(e.clone()))),
         };
+        self.emitter.emit_with(|m| {
+            m.outcome = Some(outcome);
+            m.duration_ns = Some(took);
+            McpClientConnect {
+                server_id: server_id.clone(),
+                server_name: server_name.clone(),
+                url,
+                transport: McpTransport::Stdio,
+                state,
+                error,
+            }
+        });
+        let client = connected.map_err(|e| RpcError::new("McpConnectFailed", e))?;
         let started = Instant::now();
         let listed = match tokio::time::timeout(MCP_TIMEOUT, client.list_all_tools()).await {
             Ok(r) => r.map_err(|e| e.to_string()),
