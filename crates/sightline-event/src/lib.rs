@@ -233,6 +233,18 @@ impl Severity {
         }
     }
 
+    /// The OpenTelemetry severity text (`INFO`, `WARN`, ...).
+    pub const fn otel_text(self) -> &'static str {
+        match self {
+            Severity::Trace => "TRACE",
+            Severity::Debug => "DEBUG",
+            Severity::Info => "INFO",
+            Severity::Warn => "WARN",
+            Severity::Error => "ERROR",
+            Severity::Fatal => "FATAL",
+        }
+    }
+
     /// The name used in the JSON form.
     pub const fn name(self) -> &'static str {
         match self {

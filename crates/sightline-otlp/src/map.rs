@@ -631,7 +631,7 @@ impl Mapper {
             time_unix_nano: e.ts_ns,
             observed_time_unix_nano: e.ts_ns,
             severity_number: e.severity.otel_number(),
-            severity_text: severity_text(e).to_owned(),
+            severity_text: e.severity.otel_text().to_owned(),
             event_name: e.kind().name().to_owned(),
             body: (!body.is_empty()).then_some(AnyValue {
                 value: Some(any_value::Value::KvlistValue(KeyValueList { values: body })),
@@ -685,7 +685,7 @@ impl Mapper {
         if severity != 0 {
             put_varint(2, severity as u64, buf);
         }
-        put_bytes(3, severity_text(e).as_bytes(), buf);
+        put_bytes(3, e.severity.otel_text().as_bytes(), buf);
         let m = self.attributes(e, &fields, false, &mut Wire { tag: 6, buf });
         let kvl: usize = body_fields(&fields, m.used)
             .map(|(k, v)| field_len(1, kv_len(k, json_len(v))))
@@ -705,18 +705,6 @@ impl Mapper {
         }
         put_fixed64(11, e.ts_ns, buf);
         put_bytes(12, e.kind().name().as_bytes(), buf);
-    }
-}
-
-fn severity_text(e: &Event) -> &'static str {
-    use sightline_event::Severity::*;
-    match e.severity {
-        Trace => "TRACE",
-        Debug => "DEBUG",
-        Info => "INFO",
-        Warn => "WARN",
-        Error => "ERROR",
-        Fatal => "FATAL",
     }
 }
 

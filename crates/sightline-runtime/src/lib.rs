@@ -180,7 +180,8 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
-fn now_ns() -> u64 {
+/// The wall clock, Unix nanoseconds (0 before 1970): the one clock the runtime persists.
+pub(crate) fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)

@@ -57,10 +57,7 @@ const BACKOFF_CAP_MS: u64 = 3_000;
 const MAX_TIME_MS: u64 = i64::MAX as u64;
 
 pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    crate::now_ns() / 1_000_000
 }
 
 fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
@@ -143,10 +140,7 @@ impl Ctx {
     /// input, in order, with the same retries as schedules; persisted at once. Returns the
     /// item's id.
     pub fn queue(&mut self, callback: &str, payload: Value) -> Result<String, StoreError> {
-        let now_ns = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
+        let now_ns = crate::now_ns();
         // Time-ordered ids: items due in the same millisecond run in the order queued.
         let id = format!("que_{now_ns:020}_{:04x}", fastrand::u16(..));
         self.store.put_schedule(&ScheduleRow {
