@@ -42,8 +42,13 @@ impl Agent for Counter {
     }
 }
 
+/// The bench's data directories live under one per-process root, removed when it ends.
+fn scratch_root() -> PathBuf {
+    std::env::temp_dir().join(format!("sightline-bench-{}", std::process::id()))
+}
+
 fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sightline-bench-{name}-{}", std::process::id()));
+    let d = scratch_root().join(name);
     let _ = std::fs::remove_dir_all(&d);
     d
 }
@@ -220,6 +225,7 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.finish();
+    let _ = std::fs::remove_dir_all(scratch_root());
 
     if unsubscribed.1 < 1000 || with_sinks.1 < 1000 {
         // `--test`: one iteration each, no figure worth printing.

@@ -44,6 +44,44 @@ pub trait Agent: Send + 'static {
         async {}
     }
 
+    /// A client opened a connection; an error refuses it. The default accepts.
+    fn on_connect(
+        &mut self,
+        _ctx: &mut Ctx,
+        _connection: &str,
+    ) -> impl Future<Output = Result<(), RpcError>> + Send {
+        async { Ok(()) }
+    }
+
+    /// A chat message arrived on `connection`: one agent turn (model and tool calls inside
+    /// it nest in the turn's span), answering with the reply. The default does not chat.
+    fn on_message(
+        &mut self,
+        _ctx: &mut Ctx,
+        _connection: &str,
+        _text: String,
+    ) -> impl Future<Output = Result<String, RpcError>> + Send {
+        async { Err(RpcError::new(NO_HANDLER, "this agent does not chat")) }
+    }
+
+    /// A client connection closed.
+    fn on_disconnect(
+        &mut self,
+        _ctx: &mut Ctx,
+        _connection: &str,
+    ) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
+    /// An email arrived. The default refuses it.
+    fn on_email(
+        &mut self,
+        _ctx: &mut Ctx,
+        _email: crate::channels::Email,
+    ) -> impl Future<Output = Result<(), RpcError>> + Send {
+        async { Err(RpcError::new(NO_HANDLER, "this agent takes no email")) }
+    }
+
     /// Takes over a fiber interrupted by a crash, with its last checkpoint: typically goes on
     /// from there (`ctx.stash`, `ctx.complete_fiber`). An error is retried later with backoff.
     /// The default has no handler: the fiber is skipped (`fiber:recovery:skipped`).

@@ -52,6 +52,7 @@
 
 mod agent;
 mod calls;
+mod channels;
 mod fiber;
 mod mcp;
 pub mod mcp_server;
@@ -68,13 +69,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sightline_bus::Bus;
 use sightline_event::{
-    AgentHibernate, AgentRef, AgentWake, Name, Outcome, Rpc, RpcError as RpcErrorEvent, Sensitive,
-    TraceContext,
+    AgentHibernate, AgentRef, AgentWake, JobBacklogWarning, JobSlowDispatch, Name, Outcome, Rpc,
+    RpcError as RpcErrorEvent, Sensitive, TraceContext,
 };
 use tokio::sync::{mpsc, oneshot};
 
 pub use agent::{Agent, Ctx, RpcError, StateError, NO_HANDLER};
 pub use calls::{Decision, LocalModel, ModelClient, ModelFuture, ModelRequest, ModelResponse};
+pub use channels::Email;
 pub use fiber::{Fiber, Recovered};
 pub use mcp::McpTarget;
 pub use schedule::{ScheduleCreateError, When, MAX_ATTEMPTS};
@@ -95,6 +97,12 @@ pub struct RuntimeConfig {
     /// An interrupted fiber older than this is given up (`fiber:recovery:skipped`,
     /// `max_age_exceeded`), in milliseconds.
     pub fiber_max_age_ms: u64,
+    /// An input that waited in the mailbox this long before its turn is reported
+    /// (`job:slow_dispatch`), in milliseconds.
+    pub slow_dispatch_ms: u64,
+    /// Inputs waiting in one mailbox that trigger `job:backlog_warning` (once, until the
+    /// backlog falls below half of it).
+    pub backlog_warning_inputs: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -105,6 +113,8 @@ impl Default for RuntimeConfig {
             state_max_bytes: 1024 * 1024,
             mailbox_capacity: 1024,
             fiber_max_age_ms: 24 * 3600 * 1000,
+            slow_dispatch_ms: 1000,
+            backlog_warning_inputs: 256,
         }
     }
 }
@@ -124,22 +134,68 @@ enum Msg {
     },
     /// A schedule of a hibernated (or not yet started) agent fell due: wake and run it.
     Alarm,
+    /// A connection, a chat message or an email.
+    Channel(channels::ChannelMsg),
 }
 
-type Spawner = dyn Fn(Arc<Inner>, AgentRef, mpsc::Receiver<Msg>) + Send + Sync;
+impl Msg {
+    /// What the input is, for `job:slow_dispatch`.
+    fn job(&self) -> Name {
+        match self {
+            Msg::Rpc { method, .. } => method.as_str().into(),
+            Msg::Alarm => Name::new_static("alarm"),
+            Msg::Channel(channels::ChannelMsg::Connect { .. }) => Name::new_static("connect"),
+            Msg::Channel(channels::ChannelMsg::Message { .. }) => Name::new_static("message"),
+            Msg::Channel(channels::ChannelMsg::Disconnect { .. }) => Name::new_static("disconnect"),
+            Msg::Channel(channels::ChannelMsg::Email { .. }) => Name::new_static("email"),
+        }
+    }
+
+    /// Fails an input that will never run.
+    fn refuse(self, e: &RpcError) {
+        match self {
+            Msg::Rpc { reply, .. } => {
+                let _ = reply.send(Err(e.clone()));
+            }
+            Msg::Alarm => {}
+            Msg::Channel(c) => channels::refuse(c, e),
+        }
+    }
+}
+
+/// An input and when it was sent.
+type Envelope = (Instant, Msg);
+
+/// An instance in memory: its mailbox, its eviction signal, its task.
+struct Slot {
+    tx: mpsc::Sender<Envelope>,
+    evict: Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+type Spawner = dyn Fn(
+        Arc<Inner>,
+        AgentRef,
+        mpsc::Receiver<Envelope>,
+        Arc<tokio::sync::Notify>,
+    ) -> tokio::task::JoinHandle<()>
+    + Send
+    + Sync;
 
 struct Inner {
     bus: Bus,
     cfg: RuntimeConfig,
     handle: tokio::runtime::Handle,
     classes: RwLock<HashMap<String, Arc<Spawner>>>,
-    instances: Mutex<HashMap<AgentRef, mpsc::Sender<Msg>>>,
+    instances: Mutex<HashMap<AgentRef, Slot>>,
+    /// Set by [`Runtime::shutdown`]: no new inputs.
+    closed: std::sync::atomic::AtomicBool,
     model: RwLock<Option<Arc<dyn ModelClient>>>,
     alarms: Mutex<HashMap<AgentRef, tokio::task::AbortHandle>>,
 }
 
 impl Inner {
-    fn instances(&self) -> MutexGuard<'_, HashMap<AgentRef, mpsc::Sender<Msg>>> {
+    fn instances(&self) -> MutexGuard<'_, HashMap<AgentRef, Slot>> {
         self.instances.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -200,6 +256,7 @@ impl Runtime {
                 instances: Mutex::new(HashMap::new()),
                 model: RwLock::new(Some(Arc::new(LocalModel))),
                 alarms: Mutex::new(HashMap::new()),
+                closed: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -211,10 +268,16 @@ impl Runtime {
         F: Fn(&AgentRef) -> A + Send + Sync + 'static,
     {
         let make = Arc::new(make);
-        let spawner: Arc<Spawner> = Arc::new(move |inner: Arc<Inner>, agent, rx| {
+        let spawner: Arc<Spawner> = Arc::new(move |inner: Arc<Inner>, agent, rx, evict| {
             let make = make.clone();
             let handle = inner.handle.clone();
-            handle.spawn(run_instance(inner, agent, rx, move |a: &AgentRef| make(a)));
+            handle.spawn(run_instance(
+                inner,
+                agent,
+                rx,
+                evict,
+                move |a: &AgentRef| make(a),
+            ))
         });
         if let Ok(mut classes) = self.inner.classes.write() {
             classes.insert(class.to_owned(), spawner);
@@ -297,7 +360,53 @@ impl Runtime {
             .map_err(|_| RpcError::new("Internal", "the agent stopped before answering"))?
     }
 
+    /// Evicts `class/name` from memory at once, as a host does to a busy instance it must
+    /// move or restart: whatever it is doing stops at its next await point (a fiber keeps its
+    /// last checkpoint and is recovered on the next start), waiting inputs fail with
+    /// `Evicted`, and the next input starts it again (`agent:wake`, trigger `evicted`).
+    /// Returns whether it was in memory.
+    pub fn evict(&self, class: &str, name: &str) -> bool {
+        match self.inner.instances().get(&AgentRef::new(class, name)) {
+            Some(slot) => {
+                slot.evict.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stops the runtime gracefully: refuses new inputs, lets every instance finish what is
+    /// in its mailbox, close its MCP connections and hibernate, and cancels the alarms
+    /// (their schedules stay stored: a runtime started on the same directory resumes them).
+    pub async fn shutdown(&self) {
+        self.inner
+            .closed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut alarms) = self.inner.alarms.lock() {
+            for (_, a) in alarms.drain() {
+                a.abort();
+            }
+        }
+        let slots: Vec<Slot> = self.inner.instances().drain().map(|(_, s)| s).collect();
+        let tasks: Vec<_> = slots
+            .into_iter()
+            .map(|s| {
+                drop(s.tx);
+                s.task
+            })
+            .collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+
     fn send(&self, agent: AgentRef, msg: Msg) -> Result<(), RpcError> {
+        if self.inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(RpcError::new(
+                "ShuttingDown",
+                "the runtime is shutting down",
+            ));
+        }
         let spawner = self
             .inner
             .classes
@@ -307,15 +416,24 @@ impl Runtime {
             .ok_or_else(|| RpcError::new("NotFound", format!("no agent class {}", agent.class)))?;
         let mut map = self.inner.instances();
         let tx = match map.get(&agent) {
-            Some(tx) if !tx.is_closed() => tx.clone(),
+            Some(slot) if !slot.tx.is_closed() => slot.tx.clone(),
             _ => {
                 let (tx, rx) = mpsc::channel(self.inner.cfg.mailbox_capacity.max(1));
-                spawner(self.inner.clone(), agent.clone(), rx);
-                map.insert(agent.clone(), tx.clone());
+                let evict = Arc::new(tokio::sync::Notify::new());
+                let task = spawner(self.inner.clone(), agent.clone(), rx, evict.clone());
+                map.insert(
+                    agent.clone(),
+                    Slot {
+                        tx: tx.clone(),
+                        evict,
+                        task,
+                    },
+                );
                 tx
             }
         };
-        tx.try_send(msg).map_err(|e| match e {
+        drop(map);
+        tx.try_send((Instant::now(), msg)).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => RpcError::new(
                 "Overloaded",
                 format!(
@@ -330,20 +448,59 @@ impl Runtime {
     }
 }
 
-/// Fails every waiting input of an instance that could not start.
-fn refuse_all(rx: &mut mpsc::Receiver<Msg>, e: &str) {
+/// Fails every waiting input of an instance that could not start or was evicted.
+fn refuse_all(rx: &mut mpsc::Receiver<Envelope>, e: &RpcError) {
     rx.close();
-    while let Ok(msg) = rx.try_recv() {
-        if let Msg::Rpc { reply, .. } = msg {
-            let _ = reply.send(Err(RpcError::new("StorageError", e)));
+    while let Ok((_, msg)) = rx.try_recv() {
+        msg.refuse(e);
+    }
+}
+
+/// Runs `work` unless the instance is evicted first; returns whether it finished.
+async fn unless_evicted(
+    work: impl std::future::Future<Output = ()>,
+    evict: &tokio::sync::Notify,
+) -> bool {
+    tokio::select! {
+        biased;
+        _ = work => true,
+        _ = evict.notified() => false,
+    }
+}
+
+/// Leaves memory at once (see [`Runtime::evict`]): the exact sequence number is kept (the
+/// process lives on, so nothing is skipped), the instance marked evicted, waiting inputs
+/// failed, and the alarm set for its schedules.
+fn evicted(
+    inner: &Arc<Inner>,
+    agent: &AgentRef,
+    ctx: &Ctx,
+    rx: &mut mpsc::Receiver<Envelope>,
+    evict: &Arc<tokio::sync::Notify>,
+) {
+    let _ = ctx.store.set_meta("seq_reserved", ctx.emitter.last_seq());
+    let _ = ctx.store.set_meta("evicted_at_ns", now_ns());
+    {
+        let mut map = inner.instances();
+        // Only our own slot: a successor may already be registered.
+        if map.get(agent).is_some_and(|s| Arc::ptr_eq(&s.evict, evict)) {
+            map.remove(agent);
         }
+    }
+    refuse_all(
+        rx,
+        &RpcError::new("Evicted", format!("{agent} was evicted")),
+    );
+    if let Some(due) = ctx.next_due {
+        set_alarm(inner, agent.clone(), due);
     }
 }
 
 async fn run_instance<A: Agent>(
     inner: Arc<Inner>,
     agent: AgentRef,
-    mut rx: mpsc::Receiver<Msg>,
+    mut rx: mpsc::Receiver<Envelope>,
+    evict: Arc<tokio::sync::Notify>,
     make: impl Fn(&AgentRef) -> A,
 ) {
     let started = Instant::now();
@@ -353,17 +510,19 @@ async fn run_instance<A: Agent>(
         let (version, state) = store.load_state()?;
         store.set_agent(&agent.class, &agent.name)?;
         let seq = store.meta("seq_reserved")?.unwrap_or(0);
-        // Set at hibernation, cleared while running: 0 on a start after a crash.
+        // Set at hibernation (or eviction), cleared while running: 0 on a start after a crash.
         let hibernated_at = store.meta("hibernated_at_ns")?.unwrap_or(0);
+        let evicted_at = store.meta("evicted_at_ns")?.unwrap_or(0);
         store.set_meta("hibernated_at_ns", 0)?;
+        store.set_meta("evicted_at_ns", 0)?;
         store.set_meta("seq_reserved", seq + SEQ_BLOCK)?;
-        Ok((store, version, state, seq, hibernated_at))
+        Ok((store, version, state, seq, hibernated_at, evicted_at))
     });
-    let (store, version, state, seq, hibernated_at) = match opened {
+    let (store, version, state, seq, hibernated_at, evicted_at) = match opened {
         Ok(x) => x,
         Err(e) => {
             inner.instances().remove(&agent);
-            refuse_all(&mut rx, &e.to_string());
+            refuse_all(&mut rx, &RpcError::new("StorageError", e.to_string()));
             return;
         }
     };
@@ -372,6 +531,8 @@ async fn run_instance<A: Agent>(
         // Woken from hibernation by an input, or started again after the process died.
         let (trigger, hibernated_ms) = if hibernated_at > 0 {
             ("input", now_ns().saturating_sub(hibernated_at) / 1_000_000)
+        } else if evicted_at > 0 {
+            ("evicted", now_ns().saturating_sub(evicted_at) / 1_000_000)
         } else {
             ("restart", 0)
         };
@@ -413,6 +574,9 @@ async fn run_instance<A: Agent>(
     let idle = Duration::from_millis(inner.cfg.idle_hibernate_ms.max(1));
     let max_fiber_age = Duration::from_millis(inner.cfg.fiber_max_age_ms);
     let mut last_input = Instant::now();
+    let slow_dispatch = Duration::from_millis(inner.cfg.slow_dispatch_ms);
+    let backlog_warning = inner.cfg.backlog_warning_inputs.max(1);
+    let mut backlog_warned = false;
     loop {
         // One timer multiplexes every schedule: the soonest one's.
         let due_at = ctx.next_due.map(|due| {
@@ -420,13 +584,23 @@ async fn run_instance<A: Agent>(
                 + Duration::from_millis(due.saturating_sub(schedule::now_ms()))
         });
         let msg = tokio::select! {
-            // Inputs first: a due timer or the idle deadline never starves them.
+            // Eviction first, then inputs: a due timer or the idle deadline never starves them.
             biased;
+            _ = evict.notified() => {
+                evicted(&inner, &agent, &ctx, &mut rx, &evict);
+                return;
+            }
             m = rx.recv() => m,
             _ = async { if let Some(at) = due_at { tokio::time::sleep_until(at).await } }, if due_at.is_some() => {
-                calls::expire_approvals(&mut ctx);
-                schedule::run_due(&mut instance, &mut ctx).await;
-                fiber::run_recoveries(&mut instance, &mut ctx, max_fiber_age).await;
+                let work = async {
+                    calls::expire_approvals(&mut ctx);
+                    schedule::run_due(&mut instance, &mut ctx).await;
+                    fiber::run_recoveries(&mut instance, &mut ctx, max_fiber_age).await;
+                };
+                if !unless_evicted(work, &evict).await {
+                    evicted(&inner, &agent, &ctx, &mut rx, &evict);
+                    return;
+                }
                 last_input = Instant::now();
                 ctx.keep_reserved();
                 continue;
@@ -460,56 +634,86 @@ async fn run_instance<A: Agent>(
                 continue;
             }
         };
-        let (method, args, caller, trace, reply) = match msg {
-            Some(Msg::Rpc {
-                method,
-                args,
-                caller,
-                trace,
-                reply,
-            }) => (method, args, caller, trace, reply),
-            // Woken for a schedule: the timer above runs it.
-            Some(Msg::Alarm) => continue,
-            None => break,
-        };
-        let span = match trace {
-            Some(t) => t.child(),
-            None => TraceContext::new_root(),
-        };
-        ctx.emitter.set_trace(Some(span));
-        let t0 = Instant::now();
-        let result = instance.on_rpc(&mut ctx, &method, args).await;
-        let took = t0.elapsed().as_nanos() as u64;
-        match &result {
-            Ok(_) => ctx.emitter.emit_with(|m| {
-                m.outcome = Some(Outcome::Ok);
-                m.duration_ns = Some(took);
-                m.trace = Some(span);
-                Rpc {
-                    method: method.as_str().into(),
-                    streaming: false,
-                    caller: caller.clone(),
-                }
-            }),
-            Err(e) => ctx.emitter.emit_with(|m| {
-                m.outcome = Some(Outcome::Error);
-                m.duration_ns = Some(took);
-                m.trace = Some(span);
-                RpcErrorEvent {
-                    method: method.as_str().into(),
-                    error: Sensitive(e.message.clone()),
-                    error_type: Some(e.error_type.as_str().into()),
-                    caller: caller.clone(),
-                }
-            }),
+        let Some((sent_at, msg)) = msg else { break };
+        let waited = sent_at.elapsed();
+        if waited >= slow_dispatch {
+            let job = msg.job();
+            ctx.emitter.emit(|| JobSlowDispatch {
+                job,
+                waited_ms: waited.as_millis() as u64,
+            });
         }
-        ctx.emitter.set_trace(None);
-        let _ = reply.send(result);
+        let backlog = rx.len();
+        if backlog >= backlog_warning && !backlog_warned {
+            backlog_warned = true;
+            ctx.emitter.emit(|| JobBacklogWarning {
+                backlog: backlog as u64,
+                threshold: backlog_warning as u64,
+            });
+        } else if backlog < backlog_warning / 2 {
+            backlog_warned = false;
+        }
+        if !unless_evicted(handle_input(&mut instance, &mut ctx, msg), &evict).await {
+            evicted(&inner, &agent, &ctx, &mut rx, &evict);
+            return;
+        }
         last_input = Instant::now();
         ctx.keep_reserved();
     }
-    // Every sender is gone (the runtime was dropped).
+    // Every sender is gone (the runtime shut down, or was dropped).
+    if !ctx.mcp.is_empty() {
+        ctx.close_mcp().await;
+    }
     hibernate(&ctx, last_input);
+}
+
+/// Handles one input.
+async fn handle_input<A: Agent>(instance: &mut A, ctx: &mut Ctx, msg: Msg) {
+    let (method, args, caller, trace, reply) = match msg {
+        Msg::Rpc {
+            method,
+            args,
+            caller,
+            trace,
+            reply,
+        } => (method, args, caller, trace, reply),
+        // Woken for a schedule: the timer runs it.
+        Msg::Alarm => return,
+        Msg::Channel(c) => return channels::handle(instance, ctx, c).await,
+    };
+    let span = match trace {
+        Some(t) => t.child(),
+        None => TraceContext::new_root(),
+    };
+    ctx.emitter.set_trace(Some(span));
+    let t0 = Instant::now();
+    let result = instance.on_rpc(ctx, &method, args).await;
+    let took = t0.elapsed().as_nanos() as u64;
+    match &result {
+        Ok(_) => ctx.emitter.emit_with(|m| {
+            m.outcome = Some(Outcome::Ok);
+            m.duration_ns = Some(took);
+            m.trace = Some(span);
+            Rpc {
+                method: method.as_str().into(),
+                streaming: false,
+                caller: caller.clone(),
+            }
+        }),
+        Err(e) => ctx.emitter.emit_with(|m| {
+            m.outcome = Some(Outcome::Error);
+            m.duration_ns = Some(took);
+            m.trace = Some(span);
+            RpcErrorEvent {
+                method: method.as_str().into(),
+                error: Sensitive(e.message.clone()),
+                error_type: Some(e.error_type.as_str().into()),
+                caller: caller.clone(),
+            }
+        }),
+    }
+    ctx.emitter.set_trace(None);
+    let _ = reply.send(result);
 }
 
 impl Ctx {

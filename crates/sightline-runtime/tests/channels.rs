@@ -1,0 +1,292 @@
+//! Connections, chat messages as turns, email, slow dispatch; eviction mid-fiber and a
+//! graceful shutdown followed by a restart on the same directory.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sightline_bus::Subscription;
+use sightline_event::{Event, Kind, Payload};
+use sightline_runtime::{Agent, Ctx, Email, Recovered, RpcError, RuntimeConfig, When};
+
+struct Support;
+
+impl Agent for Support {
+    async fn on_rpc(
+        &mut self,
+        ctx: &mut Ctx,
+        method: &str,
+        _args: Value,
+    ) -> Result<Value, RpcError> {
+        let err = |e: sightline_runtime::StoreError| RpcError::new("StoreError", e.to_string());
+        match method {
+            "slow" => {
+                tokio::time::sleep(Duration::from_millis(120)).await;
+                Ok(Value::Null)
+            }
+            "research" => {
+                let mut fiber = ctx.start_fiber("research").map_err(err)?;
+                for step in 1..=5u64 {
+                    ctx.stash(&mut fiber, &json!({ "done": step }))
+                        .map_err(err)?;
+                    tokio::time::sleep(Duration::from_millis(40)).await;
+                }
+                ctx.complete_fiber(fiber).map_err(err)?;
+                Ok(Value::Null)
+            }
+            "tick" => Ok(Value::Null),
+            "watch" => {
+                ctx.schedule(When::Cron("* * * * * *".into()), "tick", Value::Null)
+                    .map_err(|e| RpcError::new("Schedule", e.to_string()))?;
+                Ok(Value::Null)
+            }
+            other => Err(RpcError::new("NotFound", other)),
+        }
+    }
+
+    async fn on_message(
+        &mut self,
+        ctx: &mut Ctx,
+        _connection: &str,
+        text: String,
+    ) -> Result<String, RpcError> {
+        let answer = ctx.model("local-small", &text).await?;
+        Ok(answer.text)
+    }
+
+    async fn on_email(&mut self, ctx: &mut Ctx, email: Email) -> Result<(), RpcError> {
+        ctx.reply_email(&email, "Re: your order");
+        Ok(())
+    }
+
+    async fn on_fiber_recovered(&mut self, ctx: &mut Ctx, r: Recovered) -> Result<(), RpcError> {
+        ctx.complete_fiber(r.fiber)
+            .map_err(|e| RpcError::new("StoreError", e.to_string()))
+    }
+}
+
+fn kinds(events: &[Event]) -> Vec<&'static str> {
+    events.iter().map(|e| e.kind().name()).collect()
+}
+
+fn wait_for(sub: &Subscription, seen: &mut Vec<Event>, done: impl Fn(&[Event]) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done(seen) {
+        assert!(Instant::now() < deadline, "gave up: {:?}", kinds(seen));
+        seen.extend(common::drain(sub));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_chat_message_is_a_turn_between_request_and_response_and_email_is_evented() {
+    let (rt, sub, runtime) = common::setup(RuntimeConfig {
+        data_dir: common::data_dir("channels"),
+        ..Default::default()
+    });
+    runtime.register("Support", |_| Support);
+    rt.block_on(async {
+        runtime.connect("Support", "t-1", "conn-1").await.unwrap();
+        let reply = runtime
+            .message(
+                "Support",
+                "t-1",
+                "conn-1",
+                "req-1",
+                "where is my order",
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(reply.starts_with("Answer about"), "{reply}");
+        let err = runtime
+            .message("Support", "t-1", "conn-1", "req-2", "FAIL please", None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type, "RateLimited");
+        runtime
+            .disconnect("Support", "t-1", "conn-1", 1000, None)
+            .unwrap();
+        runtime
+            .email(
+                "Support",
+                "t-1",
+                Email {
+                    from: "ann@example.com".into(),
+                    to: "support@example.com".into(),
+                    subject: "order".into(),
+                    body: "hello".into(),
+                },
+            )
+            .await
+            .unwrap();
+    });
+    let mut seen = Vec::new();
+    wait_for(&sub, &mut seen, |ev| {
+        ev.iter().any(|e| e.kind() == Kind::EmailReply)
+    });
+    let k = kinds(&seen);
+    let first: Vec<_> = k
+        .iter()
+        .copied()
+        .filter(|k| !k.starts_with("state") && !k.starts_with("agent"))
+        .collect();
+    assert_eq!(
+        first,
+        [
+            "connect",
+            "message:request",
+            "chat:turn:start",
+            "model:call",
+            "chat:turn:finish",
+            "message:response",
+            "message:request",
+            "chat:turn:start",
+            "model:call",
+            "chat:turn:finish",
+            "message:error",
+            "disconnect",
+            "email:receive",
+            "email:reply",
+        ]
+    );
+    // The model call nests in the turn, the turn in the message.
+    let by = |kind: Kind| seen.iter().find(|e| e.kind() == kind).unwrap();
+    let (msg, turn, model) = (
+        by(Kind::MessageResponse).trace().unwrap(),
+        by(Kind::ChatTurnFinish).trace().unwrap(),
+        by(Kind::ModelCall).trace().unwrap(),
+    );
+    assert_eq!(turn.parent_span_id, Some(msg.span_id));
+    assert_eq!(model.parent_span_id, Some(turn.span_id));
+    assert_eq!(model.trace_id, msg.trace_id);
+    let failed = seen.iter().find(|e| {
+        e.kind() == Kind::ChatTurnFinish && e.outcome == Some(sightline_event::Outcome::Error)
+    });
+    assert!(failed.is_some(), "{k:?}");
+}
+
+#[test]
+fn an_input_that_waited_too_long_is_reported_as_slow_dispatch() {
+    let (rt, sub, runtime) = common::setup(RuntimeConfig {
+        data_dir: common::data_dir("slow"),
+        slow_dispatch_ms: 50,
+        backlog_warning_inputs: 2,
+        ..Default::default()
+    });
+    runtime.register("Support", |_| Support);
+    rt.block_on(async {
+        let calls: Vec<_> = (0..4)
+            .map(|_| {
+                let r = runtime.clone();
+                tokio::spawn(
+                    async move { r.rpc("Support", "t-1", "slow", Value::Null, None).await },
+                )
+            })
+            .collect();
+        for c in calls {
+            c.await.unwrap().unwrap();
+        }
+    });
+    let seen = common::drain(&sub);
+    let slow: Vec<_> = seen
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::JobSlowDispatch(p) => Some((p.job.as_str().to_owned(), p.waited_ms)),
+            _ => None,
+        })
+        .collect();
+    assert!(slow.len() >= 2, "{:?}", kinds(&seen));
+    assert!(slow
+        .iter()
+        .all(|(job, waited)| job == "slow" && *waited >= 50));
+    assert_eq!(
+        seen.iter()
+            .filter(|e| e.kind() == Kind::JobBacklogWarning)
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn an_evicted_agent_recovers_its_fiber_on_the_next_input_without_a_sequence_gap() {
+    let (rt, sub, runtime) = common::setup(RuntimeConfig {
+        data_dir: common::data_dir("evict"),
+        ..Default::default()
+    });
+    runtime.register("Support", |_| Support);
+    let r = runtime.clone();
+    let call =
+        rt.spawn(async move { r.rpc("Support", "r-1", "research", Value::Null, None).await });
+    let mut seen = Vec::new();
+    wait_for(&sub, &mut seen, |ev| {
+        ev.iter().filter(|e| e.kind() == Kind::FiberStash).count() >= 2
+    });
+    assert!(runtime.evict("Support", "r-1"));
+    let err = rt.block_on(call).unwrap().unwrap_err();
+    assert_eq!(err.error_type, "Internal", "{err}");
+    rt.block_on(runtime.rpc("Support", "r-1", "tick", Value::Null, None))
+        .unwrap();
+    wait_for(&sub, &mut seen, |ev| {
+        ev.iter().any(|e| e.kind() == Kind::FiberRecoveryHandled)
+    });
+    let wake = seen.iter().find_map(|e| match &e.payload {
+        Payload::AgentWake(w) => Some(w.trigger.as_str().to_owned()),
+        _ => None,
+    });
+    assert_eq!(wake.as_deref(), Some("evicted"));
+    // Completed once, by the recovery.
+    assert_eq!(
+        seen.iter()
+            .filter(|e| e.kind() == Kind::FiberRunCompleted)
+            .count(),
+        1
+    );
+    let seqs: Vec<u64> = seen.iter().map(|e| e.seq).collect();
+    let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
+    assert_eq!(seqs, expected, "{:?}", kinds(&seen));
+}
+
+#[test]
+fn after_a_graceful_shutdown_a_new_runtime_resumes_schedules_and_reports_missed_cron_runs() {
+    let data_dir = common::data_dir("restart");
+    let cfg = RuntimeConfig {
+        data_dir: data_dir.clone(),
+        ..Default::default()
+    };
+    let (rt, sub, runtime) = common::setup(cfg.clone());
+    runtime.register("Support", |_| Support);
+    rt.block_on(async {
+        runtime
+            .rpc("Support", "w-1", "watch", Value::Null, None)
+            .await
+            .unwrap();
+        runtime.shutdown().await;
+        let refused = runtime
+            .rpc("Support", "w-1", "tick", Value::Null, None)
+            .await;
+        assert_eq!(refused.unwrap_err().error_type, "ShuttingDown");
+    });
+    let before = common::drain(&sub);
+    assert!(
+        before.iter().any(|e| e.kind() == Kind::AgentHibernate),
+        "{:?}",
+        kinds(&before)
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    let (rt2, sub2, runtime2) = common::setup(cfg);
+    runtime2.register("Support", |_| Support);
+    assert_eq!(runtime2.resume().unwrap(), 1);
+    let mut seen = Vec::new();
+    wait_for(&sub2, &mut seen, |ev| {
+        ev.iter().any(|e| e.kind() == Kind::ScheduleMissed)
+            && ev.iter().any(|e| e.kind() == Kind::ScheduleComplete)
+    });
+    // Sequence numbers continue exactly where the first runtime stopped.
+    let last = before.iter().map(|e| e.seq).max().unwrap();
+    assert_eq!(seen.iter().map(|e| e.seq).min(), Some(last + 1));
+    drop(rt2);
+    drop(rt);
+    let _ = std::fs::remove_dir_all(data_dir);
+}
