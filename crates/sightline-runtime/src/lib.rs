@@ -375,10 +375,11 @@ impl Runtime {
         }
     }
 
-    /// Stops the runtime gracefully: refuses new inputs, lets every instance finish what is
-    /// in its mailbox, close its MCP connections and hibernate, and cancels the alarms
-    /// (their schedules stay stored: a runtime started on the same directory resumes them).
-    pub async fn shutdown(&self) {
+    /// Stops the runtime: refuses new inputs, lets every instance finish what is in its
+    /// mailbox, close its MCP connections and hibernate, and cancels the alarms (their
+    /// schedules stay stored: a runtime started on the same directory resumes them).
+    /// Instances still busy after `grace` are evicted (see [`Runtime::evict`]).
+    pub async fn shutdown(&self, grace: Duration) {
         self.inner
             .closed
             .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -388,15 +389,14 @@ impl Runtime {
             }
         }
         let slots: Vec<Slot> = self.inner.instances().drain().map(|(_, s)| s).collect();
-        let tasks: Vec<_> = slots
-            .into_iter()
-            .map(|s| {
-                drop(s.tx);
-                s.task
-            })
-            .collect();
-        for t in tasks {
-            let _ = t.await;
+        let deadline = tokio::time::Instant::now() + grace;
+        for s in slots {
+            drop(s.tx);
+            let mut task = s.task;
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                s.evict.notify_one();
+                let _ = task.await;
+            }
         }
     }
 
@@ -749,6 +749,10 @@ impl Ctx {
 /// Wakes `agent` when its next schedule is due (Unix ms); one alarm per agent, the latest
 /// replacing any earlier one.
 fn set_alarm(inner: &Arc<Inner>, agent: AgentRef, due_ms: u64) {
+    if inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
+        // Shut down: the schedule stays stored for the next runtime.
+        return;
+    }
     let inner2 = inner.clone();
     let target = agent.clone();
     let task = inner.handle.spawn(async move {

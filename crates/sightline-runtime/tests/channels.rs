@@ -262,7 +262,7 @@ fn after_a_graceful_shutdown_a_new_runtime_resumes_schedules_and_reports_missed_
             .rpc("Support", "w-1", "watch", Value::Null, None)
             .await
             .unwrap();
-        runtime.shutdown().await;
+        runtime.shutdown(Duration::from_secs(5)).await;
         let refused = runtime
             .rpc("Support", "w-1", "tick", Value::Null, None)
             .await;

@@ -13,7 +13,7 @@ use sightline_sink::{OverflowPolicy, RunnerConfig};
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// The synthetic fleet of `sightline demo`.
+    /// The fleet of `sightline demo`.
     pub demo: DemoConfig,
     /// The sinks and how each is fed.
     pub sinks: SinksConfig,
@@ -28,24 +28,28 @@ pub struct Config {
     pub policies: BTreeMap<String, PolicyConfig>,
 }
 
-/// The synthetic fleet of `sightline demo`.
+/// The fleet of `sightline demo`: example agents on the reference runtime, driven by clients.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DemoConfig {
-    /// Agents in the fleet.
+    /// Agents in the fleet (split evenly over the three classes).
     pub agents: usize,
-    /// Target events per second across the fleet.
+    /// Most events per second across the fleet (the clients pause above it).
     pub rate_per_sec: u64,
     /// How long the demo runs, in seconds.
     pub duration_secs: u64,
-    /// Seed of the scenario generator.
+    /// Seed of the clients' choices.
     pub seed: u64,
-    /// Producer threads driving the fleet.
+    /// Tokio worker threads the agents and clients run on.
     pub threads: usize,
-    /// Fraction of operations that fail, 0.0 to 1.0.
+    /// Fraction of client interactions given a failure, 0.0 to 1.0.
     pub failure_ratio: f64,
     /// How often the progress line is refreshed, in milliseconds.
     pub progress_interval_ms: u64,
+    /// An agent idle this long hibernates, in milliseconds.
+    pub hibernate_after_ms: u64,
+    /// Client interactions in flight at once.
+    pub max_in_flight: usize,
 }
 
 impl Default for DemoConfig {
@@ -58,6 +62,8 @@ impl Default for DemoConfig {
             threads: 2,
             failure_ratio: 0.05,
             progress_interval_ms: 1000,
+            hibernate_after_ms: 1500,
+            max_in_flight: 256,
         }
     }
 }

@@ -25,6 +25,7 @@
 mod archive_cmd;
 mod config;
 mod demo;
+mod fleet;
 mod ingest;
 mod otlp_metrics;
 mod pipeline;
@@ -62,8 +63,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a synthetic fleet of agents through the pipeline and summarize what it saw.
+    /// Run a fleet of agents on the reference runtime through the pipeline and summarize
+    /// what it saw.
     Demo(demo::DemoArgs),
+    /// Serve the demo's support tools as an MCP server on stdin/stdout (the demo's agents
+    /// start it as a child process).
+    McpServer,
     /// Print the JSON Schema of one event line.
     Schema,
     /// Validate the configuration and print the effective settings.
@@ -132,6 +137,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => {
             let config = Config::load(cli.config.as_deref())?;
             demo::run(config, args, &cli.data_dir)
+        }
+        Command::McpServer => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(sightline_runtime::mcp_server::serve_stdio())
+                .map_err(|e| anyhow::anyhow!("mcp server: {e}"))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Tail(args) => archive_cmd::tail(&config(&cli.config)?, &cli.data_dir, args),
         Command::Session(args) => archive_cmd::session(&config(&cli.config)?, &cli.data_dir, args),
