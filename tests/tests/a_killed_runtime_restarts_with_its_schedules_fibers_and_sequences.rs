@@ -1,9 +1,11 @@
-//! A reference-runtime process (`src/bin/runtime-process.rs`: an agent with an every-second
-//! cron and a long checkpointing fiber, every event archived) is SIGKILLed mid-fiber, left
+//! A reference-runtime process (`src/bin/runtime-process.rs`: an agent with an MCP server, an
+//! every-second cron calling one of its tools and a long checkpointing fiber, every event
+//! archived) is SIGKILLed mid-fiber, left
 //! down for a while, restarted (and killed again), and restarted once more. From the archive:
 //! the cron fired after the restarts and the runs missed while down were reported; the
 //! fiber resumed from its last checkpoint, never repeated a step, and completed exactly once;
-//! the agent's sequence numbers never repeated or went back.
+//! the MCP connection was restored by each restart and served the ticks; the agent's sequence
+//! numbers never repeated or went back.
 
 use std::io::{BufRead, BufReader};
 use std::ops::ControlFlow;
@@ -108,4 +110,27 @@ fn a_killed_runtime_restarts_with_its_schedules_fibers_and_sequences() {
         .count();
     // (Before the first kill the fiber held the agent: one input at a time.)
     assert!(completes_after_last_restart >= 2, "{names:?}");
+
+    // MCP: connected at setup, restored by each restart (from the agent's database, before
+    // any input asked for it), and used by the ticks after the last one.
+    let connects: Vec<usize> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| {
+            e.kind() == Kind::McpClientConnect && e.outcome == Some(sightline_event::Outcome::Ok)
+        })
+        .map(|(i, _)| i)
+        .collect();
+    assert!(connects.len() >= 3, "{names:?}");
+    assert!(connects[0] < wakes[0], "{names:?}");
+    assert!(
+        connects.iter().any(|&i| i > wakes[0] && i < wakes[1]),
+        "{names:?}"
+    );
+    assert!(connects.iter().any(|&i| i > wakes[1]), "{names:?}");
+    let tool_calls_after_last_restart = events[wakes[1]..]
+        .iter()
+        .filter(|e| e.kind() == Kind::McpRequest && e.outcome == Some(sightline_event::Outcome::Ok))
+        .count();
+    assert!(tool_calls_after_last_restart >= 2, "{names:?}");
 }

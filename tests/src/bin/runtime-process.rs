@@ -3,7 +3,8 @@
 //!
 //! `runtime-process <data-dir> setup|resume`: runs the runtime over `<data-dir>/agents` with
 //! every event archived to `<data-dir>/archive` (`fsync = "always"`). `setup` gives the agent
-//! `Worker/w-1` an every-second cron and starts its long fiber (40 checkpoints, 100 ms apart);
+//! `Worker/w-1` an MCP server (our `sightline-mcp-server`, over stdio), an every-second cron
+//! whose ticks call one of its tools, and starts its long fiber (40 checkpoints, 100 ms apart);
 //! `resume` only resumes what the agents' databases hold. Then it prints `ready` and runs
 //! until it is killed.
 
@@ -14,7 +15,9 @@ use anyhow::Context;
 use serde_json::{json, Value};
 use sightline_archive::{ArchiveConfig, ArchiveWriter, FsyncPolicy};
 use sightline_bus::Bus;
-use sightline_runtime::{Agent, Ctx, Fiber, Recovered, RpcError, Runtime, RuntimeConfig, When};
+use sightline_runtime::{
+    Agent, Ctx, Fiber, McpTarget, Recovered, RpcError, Runtime, RuntimeConfig, When,
+};
 use sightline_sink::{Pipeline, RunnerConfig};
 
 /// Checkpoints of the long fiber.
@@ -42,6 +45,14 @@ impl Agent for Worker {
         let err = |e: String| RpcError::new("Error", e);
         match method {
             "setup" => {
+                // The MCP server binary sits next to this one (both built by cargo).
+                let exe = std::env::current_exe().map_err(|e| err(e.to_string()))?;
+                let server = exe.with_file_name("sightline-mcp-server");
+                let target = McpTarget::Stdio {
+                    command: server.display().to_string(),
+                    args: Vec::new(),
+                };
+                ctx.add_mcp_server("tools", target).await?;
                 ctx.schedule(When::Cron("* * * * * *".into()), "tick", Value::Null)
                     .map_err(|e| err(e.to_string()))?;
                 let fiber = ctx.start_fiber("crunch").map_err(|e| err(e.to_string()))?;
@@ -49,6 +60,9 @@ impl Agent for Worker {
                 Ok(Value::Null)
             }
             "tick" => {
+                // On the connection restored after a restart.
+                ctx.call_mcp_tool("srv_tools", "search_kb", json!({ "query": "tick" }))
+                    .await?;
                 let n = ctx.state()["ticks"].as_u64().unwrap_or(0) + 1;
                 ctx.set_state(json!({ "ticks": n }))
                     .map_err(|e| err(e.to_string()))?;
