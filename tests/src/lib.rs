@@ -8,6 +8,7 @@
 //! assert!(out.status.success());
 //! ```
 
+pub mod everything;
 pub mod otlp;
 pub mod real;
 

@@ -1,4 +1,5 @@
-//! MCP client connections (rmcp): an agent adds servers, which are persisted in its database
+//! MCP client connections (rmcp, over stdio to a child process or streamable HTTP): an agent
+//! adds servers, which are persisted in its database
 //! and connected again when it starts or wakes; each connection goes through its states
 //! (connecting, connected, discovering, ready, or failed) with events, and each tool call is
 //! an `mcp:request` and a `tool:call` with its duration. A call on a connection that broke
@@ -9,12 +10,12 @@ use std::time::{Duration, Instant};
 
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
-use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
+use rmcp::transport::{ConfigureCommandExt, StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::Value;
 use sightline_event::{
-    McpClientClose, McpClientConnect, McpClientDiscover, McpClientPreconnect, McpRequest, McpState,
-    McpTransport, Name, Outcome, Sensitive, ToolCall, TraceContext,
+    McpClientAuthorize, McpClientClose, McpClientConnect, McpClientDiscover, McpClientPreconnect,
+    McpRequest, McpState, McpTransport, Name, Outcome, Sensitive, ToolCall, TraceContext,
 };
 
 use crate::agent::{Ctx, RpcError};
@@ -30,6 +31,11 @@ pub enum McpTarget {
         /// Its arguments.
         args: Vec<String>,
     },
+    /// A server speaking streamable HTTP at this URL (e.g. `http://127.0.0.1:3001/mcp`).
+    Http {
+        /// The endpoint.
+        url: String,
+    },
 }
 
 impl McpTarget {
@@ -39,8 +45,71 @@ impl McpTarget {
                 .chain(args.iter().map(String::as_str))
                 .collect::<Vec<_>>()
                 .join(" "),
+            McpTarget::Http { url } => url.clone(),
         }
     }
+
+    fn transport(&self) -> McpTransport {
+        match self {
+            McpTarget::Stdio { .. } => McpTransport::Stdio,
+            McpTarget::Http { .. } => McpTransport::StreamableHttp,
+        }
+    }
+
+    /// The row that persists it.
+    fn to_row(&self, id: &str, name: &str) -> McpServerRow {
+        let (command, args, transport) = match self {
+            McpTarget::Stdio { command, args } => (
+                command.clone(),
+                serde_json::to_string(args).unwrap_or_else(|_| "[]".into()),
+                "stdio",
+            ),
+            McpTarget::Http { url } => (url.clone(), "[]".into(), "streamable_http"),
+        };
+        McpServerRow {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            command,
+            args,
+            transport: transport.into(),
+        }
+    }
+
+    /// Back from its row.
+    fn from_row(r: &McpServerRow) -> Self {
+        match r.transport.as_str() {
+            "streamable_http" => McpTarget::Http {
+                url: r.command.clone(),
+            },
+            _ => McpTarget::Stdio {
+                command: r.command.clone(),
+                args: serde_json::from_str(&r.args).unwrap_or_default(),
+            },
+        }
+    }
+}
+
+/// Whether a failed connect was the server asking for authorization (HTTP 401/403). rmcp's
+/// worker transport boxes the HTTP client's error into a message, so besides the typed
+/// errors the texts of those two variants are recognised.
+fn auth_required(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let text = err.to_string();
+        if text.contains("Auth required")
+            || text.contains("Insufficient scope")
+            || err
+                .downcast_ref::<rmcp::transport::streamable_http_client::AuthRequiredError>()
+                .is_some()
+            || err
+                .downcast_ref::<rmcp::transport::streamable_http_client::InsufficientScopeError>()
+                .is_some()
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// A live connection.
@@ -67,14 +136,8 @@ impl Ctx {
         target: McpTarget,
     ) -> Result<String, RpcError> {
         let id = format!("srv_{name}");
-        let McpTarget::Stdio { command, args } = &target;
         self.store
-            .put_mcp_server(&McpServerRow {
-                id: id.clone(),
-                name: name.to_owned(),
-                command: command.clone(),
-                args: serde_json::to_string(args).unwrap_or_default(),
-            })
+            .put_mcp_server(&target.to_row(&id, name))
             .map_err(|e| RpcError::new("StoreError", e.to_string()))?;
         self.mcp.insert(
             id.clone(),
@@ -112,26 +175,52 @@ impl Ctx {
             server_id: server_id.clone(),
         });
         let started = Instant::now();
-        let connected = async {
-            let McpTarget::Stdio { command, args } = &target;
-            let (transport, _stderr) =
-                TokioChildProcess::builder(tokio::process::Command::new(command).configure(|c| {
-                    c.args(args);
-                }))
-                .stderr(Stdio::null())
-                .spawn()
-                .map_err(|e| e.to_string())?;
-            match tokio::time::timeout(MCP_TIMEOUT, ().serve(transport)).await {
-                Ok(r) => r.map_err(|e| e.to_string()),
-                Err(_) => Err(format!("no answer to initialize within {MCP_TIMEOUT:?}")),
+        // Err((message, the server wants authorization)).
+        let connected: Result<RunningService<RoleClient, ()>, (String, bool)> = async {
+            let init = match &target {
+                McpTarget::Stdio { command, args } => {
+                    let (transport, _stderr) = TokioChildProcess::builder(
+                        tokio::process::Command::new(command).configure(|c| {
+                            c.args(args);
+                        }),
+                    )
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .map_err(|e| (e.to_string(), false))?;
+                    tokio::time::timeout(MCP_TIMEOUT, ().serve(transport)).await
+                }
+                McpTarget::Http { url } => {
+                    let transport = StreamableHttpClientTransport::from_uri(url.as_str());
+                    tokio::time::timeout(MCP_TIMEOUT, ().serve(transport)).await
+                }
+            };
+            match init {
+                Ok(Ok(client)) => Ok(client),
+                Ok(Err(e)) => Err((e.to_string(), auth_required(&e))),
+                Err(_) => Err((
+                    format!("no answer to initialize within {MCP_TIMEOUT:?}"),
+                    false,
+                )),
             }
         }
         .await;
         let url = Sensitive(target.describe());
         let took = started.elapsed().as_nanos() as u64;
+        if let Err((_, true)) = &connected {
+            // The server wants an OAuth authorization first: the host has to get it.
+            self.emitter.emit(|| McpClientAuthorize {
+                server_id: server_id.clone(),
+                auth_url: url.clone(),
+            });
+        }
         let (outcome, state, error) = match &connected {
             Ok(_) => (Outcome::Ok, McpState::Connected, None),
-            Err(e) => (Outcome::Error, McpState::Failed, Some(Sensitive(e.clone()))),
+            Err((e, true)) => (
+                Outcome::Error,
+                McpState::Authenticating,
+                Some(Sensitive(e.clone())),
+            ),
+            Err((e, false)) => (Outcome::Error, McpState::Failed, Some(Sensitive(e.clone()))),
         };
         self.emitter.emit_with(|m| {
             m.outcome = Some(outcome);
@@ -140,12 +229,21 @@ impl Ctx {
                 server_id: server_id.clone(),
                 server_name: server_name.clone(),
                 url,
-                transport: McpTransport::Stdio,
+                transport: target.transport(),
                 state,
                 error,
             }
         });
-        let client = connected.map_err(|e| RpcError::new("McpConnectFailed", e))?;
+        let client = connected.map_err(|(e, auth)| {
+            RpcError::new(
+                if auth {
+                    "McpAuthRequired"
+                } else {
+                    "McpConnectFailed"
+                },
+                e,
+            )
+        })?;
         let started = Instant::now();
         let listed = match tokio::time::timeout(MCP_TIMEOUT, client.list_all_tools()).await {
             Ok(r) => r.map_err(|e| e.to_string()),
@@ -307,15 +405,11 @@ impl Ctx {
             return;
         };
         for r in rows {
-            let args: Vec<String> = serde_json::from_str(&r.args).unwrap_or_default();
             self.mcp.insert(
                 r.id.clone(),
                 McpConn {
                     name: r.name.clone(),
-                    target: McpTarget::Stdio {
-                        command: r.command.clone(),
-                        args,
-                    },
+                    target: McpTarget::from_row(&r),
                     client: None,
                     tools: Vec::new(),
                 },

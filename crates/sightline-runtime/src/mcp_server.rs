@@ -88,3 +88,44 @@ pub async fn serve_stdio() -> Result<(), Box<dyn std::error::Error + Send + Sync
     service.waiting().await?;
     Ok(())
 }
+
+/// A running streamable-HTTP MCP server (see [`serve_http`]); stops when dropped.
+#[derive(Debug)]
+pub struct HttpServer {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HttpServer {
+    /// The MCP endpoint, `http://{addr}/mcp`.
+    pub fn url(&self) -> String {
+        format!("http://{}/mcp", self.addr)
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serves the tools over streamable HTTP on `addr` (port 0 picks one), at `/mcp`, on the
+/// current tokio runtime.
+pub async fn serve_http(addr: &str) -> std::io::Result<HttpServer> {
+    use rmcp::transport::streamable_http_server::{
+        session::local::LocalSessionManager, StreamableHttpServerConfig, StreamableHttpService,
+    };
+    let service = StreamableHttpService::new(
+        || Ok(SupportTools::default()),
+        std::sync::Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let app = axum::Router::new().nest_service("/mcp", service);
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(HttpServer { addr, task })
+}

@@ -74,7 +74,8 @@ CREATE TABLE IF NOT EXISTS mcp_servers (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
     command TEXT NOT NULL,
-    args TEXT NOT NULL
+    args TEXT NOT NULL,
+    transport TEXT NOT NULL DEFAULT 'stdio'
 );
 CREATE TABLE IF NOT EXISTS fibers (
     id TEXT PRIMARY KEY,
@@ -125,10 +126,12 @@ pub struct McpServerRow {
     pub id: String,
     /// Its name.
     pub name: String,
-    /// The program (stdio transport).
+    /// The program (stdio) or the URL (streamable HTTP).
     pub command: String,
-    /// Its arguments, as a JSON array.
+    /// The program's arguments, as a JSON array (`[]` for HTTP).
     pub args: String,
+    /// `stdio` or `streamable_http`.
+    pub transport: String,
 }
 
 /// One unfinished fiber.
@@ -201,6 +204,17 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(wrap)?;
         conn.execute_batch(SCHEMA).map_err(wrap)?;
+        // Databases from before MCP over HTTP: their servers are all stdio.
+        let has_transport = conn
+            .prepare("SELECT 1 FROM pragma_table_info('mcp_servers') WHERE name = 'transport'")
+            .and_then(|mut st| st.exists([]))
+            .map_err(wrap)?;
+        if !has_transport {
+            conn.execute_batch(
+                "ALTER TABLE mcp_servers ADD COLUMN transport TEXT NOT NULL DEFAULT 'stdio'",
+            )
+            .map_err(wrap)?;
+        }
         Ok(Store {
             conn,
             path: path.to_owned(),
@@ -468,8 +482,8 @@ impl Store {
     pub fn put_mcp_server(&self, r: &McpServerRow) -> Result<(), StoreError> {
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO mcp_servers (id, name, command, args) VALUES (?1, ?2, ?3, ?4)",
-                params![r.id, r.name, r.command, r.args],
+                "INSERT OR REPLACE INTO mcp_servers (id, name, command, args, transport) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![r.id, r.name, r.command, r.args, r.transport],
             )
             .map(|_| ())
             .map_err(|e| self.err(e))
@@ -479,7 +493,9 @@ impl Store {
     pub fn mcp_servers(&self) -> Result<Vec<McpServerRow>, StoreError> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT id, name, command, args FROM mcp_servers ORDER BY id")
+            .prepare_cached(
+                "SELECT id, name, command, args, transport FROM mcp_servers ORDER BY id",
+            )
             .map_err(|e| self.err(e))?;
         let rows = st
             .query_map([], |r| {
@@ -488,6 +504,7 @@ impl Store {
                     name: r.get(1)?,
                     command: r.get(2)?,
                     args: r.get(3)?,
+                    transport: r.get(4)?,
                 })
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())

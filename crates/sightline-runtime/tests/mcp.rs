@@ -1,6 +1,7 @@
-//! MCP: an agent connects to our stdio MCP server (rmcp's server side), discovers its tools
-//! and calls one, every step evented; after a crash the connection is restored from the
-//! agent's database and the next call works.
+//! MCP: an agent connects to our MCP server (rmcp's server side) over stdio and over
+//! streamable HTTP, discovers its tools and calls one, every step evented; after a crash the
+//! connection is restored from the agent's database and the next call works; a server that
+//! wants OAuth shows as `authenticating` with `mcp:client:authorize`.
 
 mod common;
 
@@ -13,7 +14,16 @@ use sightline_bus::Subscription;
 use sightline_event::{Kind, McpState, Outcome, Payload, TraceContext};
 use sightline_runtime::{Agent, Ctx, McpTarget, RpcError, Runtime, RuntimeConfig};
 
-struct Support;
+struct Support {
+    target: McpTarget,
+}
+
+fn stdio() -> McpTarget {
+    McpTarget::Stdio {
+        command: env!("CARGO_BIN_EXE_sightline-mcp-server").into(),
+        args: vec![],
+    }
+}
 
 impl Agent for Support {
     async fn on_rpc(
@@ -24,15 +34,7 @@ impl Agent for Support {
     ) -> Result<Value, RpcError> {
         match method {
             "connect" => {
-                let id = ctx
-                    .add_mcp_server(
-                        "support",
-                        McpTarget::Stdio {
-                            command: env!("CARGO_BIN_EXE_sightline-mcp-server").into(),
-                            args: vec![],
-                        },
-                    )
-                    .await?;
+                let id = ctx.add_mcp_server("support", self.target.clone()).await?;
                 Ok(json!(ctx.mcp_tools(&id)))
             }
             "lookup" => ctx.call_mcp_tool("srv_support", "lookup_order", args).await,
@@ -42,11 +44,20 @@ impl Agent for Support {
 }
 
 fn start(data_dir: PathBuf) -> (tokio::runtime::Runtime, Subscription, Runtime) {
+    start_with(data_dir, stdio())
+}
+
+fn start_with(
+    data_dir: PathBuf,
+    target: McpTarget,
+) -> (tokio::runtime::Runtime, Subscription, Runtime) {
     let (rt, sub, runtime) = common::setup(RuntimeConfig {
         data_dir,
         ..Default::default()
     });
-    runtime.register("Support", |_| Support);
+    runtime.register("Support", move |_| Support {
+        target: target.clone(),
+    });
     (rt, sub, runtime)
 }
 
@@ -127,4 +138,103 @@ fn an_agent_connects_discovers_and_calls_an_mcp_tool_and_reconnects_after_a_cras
         matches!((connect, call), (Some(c), Some(r)) if c < r),
         "the connection was not restored before the call: {kinds:?}"
     );
+}
+
+#[test]
+fn an_agent_uses_an_mcp_server_over_streamable_http_and_reconnects_when_it_comes_back() {
+    // The server runs on its own tokio runtime, so that stopping it drops every connection.
+    let server_rt = || tokio::runtime::Runtime::new().unwrap();
+    let rt = server_rt();
+    let server = rt
+        .block_on(sightline_runtime::mcp_server::serve_http("127.0.0.1:0"))
+        .unwrap();
+    let (addr, url) = (server.addr, server.url());
+    let (rt2, sub, runtime) = start_with(
+        common::data_dir("mcp-http"),
+        McpTarget::Http { url: url.clone() },
+    );
+    let tools = rt2
+        .block_on(runtime.rpc("Support", "t-1", "connect", Value::Null, None))
+        .unwrap();
+    assert_eq!(tools.as_array().map(Vec::len), Some(3), "{tools}");
+    let out = rt2
+        .block_on(runtime.rpc("Support", "t-1", "lookup", json!({"order_id": "7"}), None))
+        .unwrap();
+    assert!(out.to_string().contains(r#"\"order_id\":\"7\""#), "{out}");
+    let events = drain(&sub);
+    let connect = events
+        .iter()
+        .find_map(|e| match &e.payload {
+            Payload::McpClientConnect(c) => Some(c.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        connect.transport,
+        sightline_event::McpTransport::StreamableHttp
+    );
+    assert_eq!(connect.state, McpState::Connected);
+    assert_eq!(connect.url.0, url);
+
+    // The server goes away: the call fails (evented), and once it is back on the same port
+    // the next call reconnects on its own.
+    drop(server);
+    rt.shutdown_timeout(Duration::from_millis(100));
+    let down =
+        rt2.block_on(runtime.rpc("Support", "t-1", "lookup", json!({"order_id": "8"}), None));
+    assert!(down.is_err(), "{down:?}");
+    let rt = server_rt();
+    let server = rt
+        .block_on(sightline_runtime::mcp_server::serve_http(&addr.to_string()))
+        .unwrap();
+    let out = rt2
+        .block_on(runtime.rpc("Support", "t-1", "lookup", json!({"order_id": "9"}), None))
+        .unwrap();
+    assert!(out.to_string().contains(r#"\"order_id\":\"9\""#), "{out}");
+    // The request made while it was down is an error; the one after it (on a new session,
+    // which rmcp's streamable-HTTP client starts by itself) is fine.
+    let requests: Vec<Option<Outcome>> = drain(&sub)
+        .iter()
+        .filter(|e| e.kind() == Kind::McpRequest)
+        .map(|e| e.outcome)
+        .collect();
+    assert_eq!(requests, [Some(Outcome::Error), Some(Outcome::Ok)]);
+    drop(server);
+}
+
+#[test]
+fn an_mcp_server_that_wants_oauth_shows_as_authenticating() {
+    let (rt, sub, runtime) = start_with(common::data_dir("mcp-auth"), stdio());
+    let url = rt.block_on(async {
+        let app = axum::Router::new().route(
+            "/mcp",
+            axum::routing::any(|| async {
+                (
+                    axum::http::StatusCode::UNAUTHORIZED,
+                    [(
+                        "www-authenticate",
+                        "Bearer resource_metadata=\"http://127.0.0.1/.well-known/oauth-protected-resource\"",
+                    )],
+                )
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/mcp")
+    });
+    runtime.register("Locked", move |_| Support {
+        target: McpTarget::Http { url: url.clone() },
+    });
+    let err = rt
+        .block_on(runtime.rpc("Locked", "l-1", "connect", Value::Null, None))
+        .unwrap_err();
+    assert_eq!(err.error_type, "McpAuthRequired", "{err}");
+    let events = drain(&sub);
+    assert!(events.iter().any(|e| e.kind() == Kind::McpClientAuthorize));
+    let state = events.iter().find_map(|e| match &e.payload {
+        Payload::McpClientConnect(c) => Some(c.state),
+        _ => None,
+    });
+    assert_eq!(state, Some(McpState::Authenticating));
 }

@@ -1,0 +1,132 @@
+//! `@modelcontextprotocol/server-everything` (from npm, installed under `tests/.node` by
+//! `scripts/test`): an MCP server nobody here wrote, and an agent that uses it.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{json, Value};
+use sightline_event::{Event, Kind, McpState, McpTransport, Outcome, Payload};
+use sightline_runtime::{Agent, Ctx, McpTarget, RpcError};
+
+use crate::workspace_root;
+
+/// The server's entry point; panics with the install command when it is missing.
+pub fn script() -> PathBuf {
+    let script = workspace_root()
+        .join("tests/.node/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    assert!(
+        script.exists(),
+        "server-everything is not installed: run scripts/test, or npm install --prefix tests/.node @modelcontextprotocol/server-everything"
+    );
+    script
+}
+
+/// server-everything serving streamable HTTP on a free port; killed when dropped.
+pub struct HttpEverything {
+    child: Child,
+    /// Its MCP endpoint.
+    pub url: String,
+}
+
+impl HttpEverything {
+    /// Starts it and waits until it listens.
+    pub fn start() -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut child = Command::new("node")
+            .arg(script())
+            .arg("streamableHttp")
+            .env("PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stderr = child
+            .stderr
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+        let mut said = Vec::new();
+        for line in BufReader::new(stderr).lines() {
+            let line = line?;
+            if line.contains("listening on port") {
+                return Ok(Self {
+                    child,
+                    url: format!("http://127.0.0.1:{port}/mcp"),
+                });
+            }
+            said.push(line);
+        }
+        let _ = child.kill();
+        anyhow::bail!("server-everything did not start: {said:?}")
+    }
+}
+
+impl Drop for HttpEverything {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An agent that connects to `target` (`connect`, answering the tools it found) and calls
+/// its `echo` tool.
+pub struct EverythingClient {
+    /// Where server-everything is.
+    pub target: McpTarget,
+}
+
+impl Agent for EverythingClient {
+    async fn on_rpc(
+        &mut self,
+        ctx: &mut Ctx,
+        method: &str,
+        args: Value,
+    ) -> Result<Value, RpcError> {
+        match method {
+            "connect" => {
+                let id = ctx
+                    .add_mcp_server("everything", self.target.clone())
+                    .await?;
+                Ok(json!(ctx.mcp_tools(&id)))
+            }
+            "echo" => ctx.call_mcp_tool("srv_everything", "echo", args).await,
+            other => Err(RpcError::new("NotFound", other)),
+        }
+    }
+}
+
+/// Checks what a connect, a discovery of `tools` and one `echo` call emitted.
+pub fn check_events(events: &[Event], tools: &[String], transport: McpTransport) {
+    let connect = events
+        .iter()
+        .find_map(|e| match &e.payload {
+            Payload::McpClientConnect(c) => Some(c.clone()),
+            _ => None,
+        })
+        .expect("no mcp:client:connect");
+    assert_eq!(connect.state, McpState::Connected);
+    assert_eq!(connect.transport, transport);
+    let discover = events
+        .iter()
+        .find_map(|e| match &e.payload {
+            Payload::McpClientDiscover(d) => Some(d.clone()),
+            _ => None,
+        })
+        .expect("no mcp:client:discover");
+    assert_eq!(discover.count, Some(tools.len() as u32));
+    assert_eq!(discover.state, Some(McpState::Ready));
+    let call = events
+        .iter()
+        .find(|e| e.kind() == Kind::ToolCall)
+        .expect("no tool:call");
+    assert_eq!(call.outcome, Some(Outcome::Ok));
+    match &call.payload {
+        Payload::ToolCall(t) => {
+            assert_eq!(t.tool_name, "echo");
+            assert_eq!(t.source.as_deref(), Some("everything"));
+        }
+        p => panic!("{p:?}"),
+    }
+    assert!(events.iter().any(|e| e.kind() == Kind::McpRequest));
+}
