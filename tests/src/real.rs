@@ -212,3 +212,45 @@ pub fn dashboards() -> anyhow::Result<Vec<(PathBuf, serde_json::Value)>> {
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
+
+/// The master key the test LiteLLM proxy wants (sent by the client as its API key).
+pub const LITELLM_KEY: &str = "sk-sightline-test-key";
+
+/// LiteLLM's proxy (PyPI `litellm[proxy]`, installed by `scripts/test`): a real
+/// OpenAI-compatible server. Its models answer without a backend (`mock_response`):
+/// `sightline-mock` with a fixed text, `sightline-ratelimited` with a 429. Returns its
+/// OpenAI base URL's `host:port` once it is live.
+pub fn litellm(dir: &Path) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(dir)?;
+    let config = dir.join("litellm.yaml");
+    std::fs::write(
+        &config,
+        "model_list:\n  - model_name: sightline-mock\n    litellm_params:\n      model: openai/sightline-mock\n      api_key: sk-none\n      mock_response: \"Your order A-1042 shipped yesterday.\"\n  - model_name: sightline-ratelimited\n    litellm_params:\n      model: openai/sightline-ratelimited\n      api_key: sk-none\n      mock_response: \"litellm.RateLimitError\"\n",
+    )?;
+    let port = free_port()?;
+    let child = Command::new("litellm")
+        .arg("--config")
+        .arg(&config)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .env("LITELLM_MASTER_KEY", LITELLM_KEY)
+        // No network here: use the cost map LiteLLM ships.
+        .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("litellm.log"))?)
+        .spawn()
+        .context("cannot start litellm (pip install 'litellm[proxy]')")?;
+    let running = Running {
+        child,
+        addr: format!("127.0.0.1:{port}"),
+    };
+    wait_until(Duration::from_secs(120), || {
+        Ok(http_get(&running.addr, "/health/liveliness")?.0 == 200)
+    })
+    .with_context(|| {
+        format!(
+            "litellm never came up: {}",
+            std::fs::read_to_string(dir.join("litellm.log")).unwrap_or_default()
+        )
+    })?;
+    Ok(running)
+}

@@ -48,6 +48,11 @@ pub trait ModelClient: Send + Sync + 'static {
     fn provider(&self) -> &str;
     /// Answers one request.
     fn complete(&self, req: ModelRequest) -> ModelFuture<'_>;
+    /// The model a request for `requested` goes to (a client may be configured to send
+    /// every request to one model); `model:call` records this one.
+    fn model_for(&self, requested: &str) -> String {
+        requested.to_owned()
+    }
 }
 
 /// A deterministic model for the demo and tests: answers from the prompt, tokens counted as
@@ -128,10 +133,11 @@ impl Ctx {
             .trace()
             .map(|t| t.child())
             .unwrap_or_else(TraceContext::new_root);
+        let model = client.model_for(model);
         let started = Instant::now();
         let result = client
             .complete(ModelRequest {
-                model: model.to_owned(),
+                model: model.clone(),
                 prompt: prompt.to_owned(),
             })
             .await;
@@ -153,7 +159,7 @@ impl Ctx {
                 Err(_) => (0, 0, None),
             };
             ModelCall {
-                model: model.into(),
+                model: model.as_str().into(),
                 provider: client.provider().into(),
                 input_tokens,
                 output_tokens,

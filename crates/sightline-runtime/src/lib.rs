@@ -56,8 +56,10 @@ mod channels;
 mod fiber;
 mod mcp;
 pub mod mcp_server;
+mod openai;
 mod schedule;
 mod store;
+mod tls;
 mod workflow;
 
 use std::collections::HashMap;
@@ -79,6 +81,7 @@ pub use calls::{Decision, LocalModel, ModelClient, ModelFuture, ModelRequest, Mo
 pub use channels::Email;
 pub use fiber::{Fiber, Recovered};
 pub use mcp::McpTarget;
+pub use openai::{OpenAiConfigError, OpenAiModel};
 pub use schedule::{ScheduleCreateError, When, MAX_ATTEMPTS};
 pub use store::{ApprovalRow, FiberRow, McpServerRow, ScheduleRow, Store, StoreError, WorkflowRow};
 

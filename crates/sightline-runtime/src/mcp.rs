@@ -190,6 +190,7 @@ impl Ctx {
                     tokio::time::timeout(MCP_TIMEOUT, ().serve(transport)).await
                 }
                 McpTarget::Http { url } => {
+                    crate::tls::install_provider();
                     let transport = StreamableHttpClientTransport::from_uri(url.as_str());
                     tokio::time::timeout(MCP_TIMEOUT, ().serve(transport)).await
                 }

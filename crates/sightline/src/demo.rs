@@ -51,6 +51,11 @@ pub struct DemoArgs {
     /// Keep serving `/metrics` this long after the fleet stops, so a scraper sees the end.
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     serve_after_secs: u64,
+    /// Answer the agents' model calls with the OpenAI-compatible client configured by
+    /// OPENAI_BASE_URL, OPENAI_API_KEY and SIGHTLINE_MODEL, instead of the deterministic
+    /// local model (the fleet's prompts are made up: point it at a cheap model).
+    #[arg(long)]
+    openai: bool,
     /// Export over OTLP to this collector while the fleet runs (turns `[otlp]` on and sets
     /// its endpoint), e.g. http://127.0.0.1:4317.
     #[arg(long, value_name = "URL")]
@@ -152,8 +157,18 @@ pub fn run(mut config: Config, args: DemoArgs, data_dir: &Path) -> anyhow::Resul
         state_max_bytes: 64 * 1024,
         ..Default::default()
     };
+    let model: Option<Arc<dyn sightline_runtime::ModelClient>> = if args.openai {
+        let m = sightline_runtime::OpenAiModel::from_env()?;
+        eprintln!("model: {}", m.endpoint());
+        Some(Arc::new(m))
+    } else {
+        None
+    };
     let new_runtime = || {
         let r = Runtime::new(bus.clone(), runtime_cfg.clone(), tokio.handle().clone());
+        if let Some(m) = &model {
+            r.set_model(m.clone());
+        }
         fleet::register(&r, &tools);
         r
     };
