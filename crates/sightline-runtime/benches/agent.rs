@@ -10,7 +10,15 @@
 //!   loopback receiver) subscribed to every event.
 //!
 //! Run: `cargo bench -p sightline-runtime --bench agent` (criterion keeps results under
-//! `target/criterion/runtime/`); the overhead ratio is printed at the end.
+//! `target/criterion/runtime/`). At the end it prints what observing costs the agent, two
+//! ways: requests per second (wall clock: on a small machine the sinks' threads compete with
+//! the agent for the same cores), and the CPU time the agent side spends per request (its
+//! tokio workers and the calling thread, read from their thread CPU clocks: the work the
+//! agent does itself, emitting included, without the sinks' own threads).
+
+// Two libc calls read other threads' CPU clocks (pthread_getcpuclockid, clock_gettime); std
+// has no safe way to do it. Bench code only.
+#![allow(unsafe_code)]
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -81,6 +89,22 @@ fn sequential(rt: &tokio::runtime::Runtime, runtime: &Runtime, iters: u64) -> Du
     })
 }
 
+/// `iters` sequential RPCs, adding their wall and agent CPU time to `total`.
+fn measured(
+    rt: &tokio::runtime::Runtime,
+    runtime: &Runtime,
+    iters: u64,
+    total: &mut Totals,
+) -> Duration {
+    let cpu0 = agent_cpu();
+    let d = sequential(rt, runtime, iters);
+    let cpu = agent_cpu().saturating_sub(cpu0);
+    total.wall += d;
+    total.cpu += cpu;
+    total.requests += iters;
+    d
+}
+
 fn all_sinks(bus: &Bus, dir: &std::path::Path) -> (Pipeline, sightline_otlp::receiver::Receiver) {
     let mut pipeline = Pipeline::new(bus.clone()).expect("pipeline");
     let receiver = sightline_otlp::receiver::Receiver::start_counting().expect("receiver");
@@ -115,9 +139,52 @@ fn all_sinks(bus: &Bus, dir: &std::path::Path) -> (Pipeline, sightline_otlp::rec
     (pipeline, receiver)
 }
 
+/// The CPU clocks of the agent side's threads (the bench's tokio workers).
+static AGENT_CLOCKS: std::sync::Mutex<Vec<libc::clockid_t>> = std::sync::Mutex::new(Vec::new());
+
+fn register_cpu_clock() {
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: pthread_self is always valid for the calling thread; clock is a valid out-pointer.
+    if unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) } == 0 {
+        if let Ok(mut clocks) = AGENT_CLOCKS.lock() {
+            clocks.push(clock);
+        }
+    }
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid out-pointer; an invalid clock only makes the call fail.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// CPU time so far of the agent side: the tokio workers plus the calling (bench) thread.
+fn agent_cpu() -> Duration {
+    let workers: u64 = AGENT_CLOCKS
+        .lock()
+        .map(|c| c.iter().map(|&k| clock_ns(k)).sum())
+        .unwrap_or(0);
+    Duration::from_nanos(workers + clock_ns(libc::CLOCK_THREAD_CPUTIME_ID))
+}
+
+/// Wall time, agent CPU time and requests, summed over a case's iterations.
+#[derive(Default, Clone, Copy)]
+struct Totals {
+    wall: Duration,
+    cpu: Duration,
+    requests: u64,
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .on_thread_start(register_cpu_clock)
         .enable_all()
         .build()
         .expect("tokio");
@@ -143,13 +210,9 @@ fn bench(c: &mut Criterion) {
     let unsubscribed = {
         let bus = Bus::new();
         let runtime = runtime(&bus, scratch("unsubscribed"), 600_000, &rt);
-        let mut total = (Duration::ZERO, 0u64);
+        let mut total = Totals::default();
         g.bench_function("rpc_roundtrip_unsubscribed", |b| {
-            b.iter_custom(|iters| {
-                let d = sequential(&rt, &runtime, iters);
-                total = (total.0 + d, total.1 + iters);
-                d
-            })
+            b.iter_custom(|iters| measured(&rt, &runtime, iters, &mut total))
         });
         total
     };
@@ -158,13 +221,9 @@ fn bench(c: &mut Criterion) {
         let dir = scratch("all-sinks");
         let (pipeline, _receiver) = all_sinks(&bus, &dir);
         let runtime = runtime(&bus, dir.join("agents"), 600_000, &rt);
-        let mut total = (Duration::ZERO, 0u64);
+        let mut total = Totals::default();
         g.bench_function("rpc_roundtrip_all_sinks", |b| {
-            b.iter_custom(|iters| {
-                let d = sequential(&rt, &runtime, iters);
-                total = (total.0 + d, total.1 + iters);
-                d
-            })
+            b.iter_custom(|iters| measured(&rt, &runtime, iters, &mut total))
         });
         pipeline.shutdown(Duration::from_secs(30));
         total
@@ -227,16 +286,29 @@ fn bench(c: &mut Criterion) {
     g.finish();
     let _ = std::fs::remove_dir_all(scratch_root());
 
-    if unsubscribed.1 < 1000 || with_sinks.1 < 1000 {
+    if unsubscribed.requests < 1000 || with_sinks.requests < 1000 {
         // `--test`: one iteration each, no figure worth printing.
         return;
     }
-    let per = |(d, n): (Duration, u64)| d.as_secs_f64() / n.max(1) as f64;
-    let (u, a) = (per(unsubscribed), per(with_sinks));
+    let per = |d: Duration, n: u64| d.as_secs_f64() / n.max(1) as f64;
+    let (u, a) = (
+        per(unsubscribed.wall, unsubscribed.requests),
+        per(with_sinks.wall, with_sinks.requests),
+    );
     println!(
-        "runtime: rpc_roundtrip_unsubscribed {:.0} req/s, rpc_roundtrip_all_sinks {:.0} req/s: observability costs the agent {:+.1}%",
+        "runtime: wall clock: rpc_roundtrip_unsubscribed {:.0} req/s, rpc_roundtrip_all_sinks {:.0} req/s ({:+.1}% time per request)",
         1.0 / u,
         1.0 / a,
+        (a / u - 1.0) * 100.0
+    );
+    let (u, a) = (
+        per(unsubscribed.cpu, unsubscribed.requests),
+        per(with_sinks.cpu, with_sinks.requests),
+    );
+    println!(
+        "runtime: agent CPU per request: unsubscribed {:.2} µs, all sinks {:.2} µs: observability costs the agent {:+.1}%",
+        u * 1e6,
+        a * 1e6,
         (a / u - 1.0) * 100.0
     );
 }

@@ -365,8 +365,8 @@ impl Runtime {
 
     /// Evicts `class/name` from memory at once, as a host does to a busy instance it must
     /// move or restart: whatever it is doing stops at its next await point (a fiber keeps its
-    /// last checkpoint and is recovered on the next start), waiting inputs fail with
-    /// `Evicted`, and the next input starts it again (`agent:wake`, trigger `evicted`).
+    /// last checkpoint and is recovered on the next start), and the inputs waiting for it
+    /// go to a new instance (`agent:wake`, trigger `evicted`) started from what it stored.
     /// Returns whether it was in memory.
     pub fn evict(&self, class: &str, name: &str) -> bool {
         match self.inner.instances().get(&AgentRef::new(class, name)) {
@@ -404,19 +404,28 @@ impl Runtime {
     }
 
     fn send(&self, agent: AgentRef, msg: Msg) -> Result<(), RpcError> {
+        self.send_at(agent, Instant::now(), msg).map_err(|(e, _)| e)
+    }
+
+    /// Delivers `msg` (sent at `at`) to the agent's mailbox, starting the instance if
+    /// needed; on failure, gives the input back with the reason (a hand-off, not a public
+    /// error: its size does not matter).
+    #[allow(clippy::result_large_err)]
+    fn send_at(&self, agent: AgentRef, at: Instant, msg: Msg) -> Result<(), (RpcError, Msg)> {
         if self.inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(RpcError::new(
-                "ShuttingDown",
-                "the runtime is shutting down",
-            ));
+            let e = RpcError::new("ShuttingDown", "the runtime is shutting down");
+            return Err((e, msg));
         }
         let spawner = self
             .inner
             .classes
             .read()
             .ok()
-            .and_then(|c| c.get(agent.class.as_str()).cloned())
-            .ok_or_else(|| RpcError::new("NotFound", format!("no agent class {}", agent.class)))?;
+            .and_then(|c| c.get(agent.class.as_str()).cloned());
+        let Some(spawner) = spawner else {
+            let e = RpcError::new("NotFound", format!("no agent class {}", agent.class));
+            return Err((e, msg));
+        };
         let mut map = self.inner.instances();
         let tx = match map.get(&agent) {
             Some(slot) if !slot.tx.is_closed() => slot.tx.clone(),
@@ -436,16 +445,19 @@ impl Runtime {
             }
         };
         drop(map);
-        tx.try_send((Instant::now(), msg)).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => RpcError::new(
-                "Overloaded",
-                format!(
-                    "{agent} has {} inputs waiting",
-                    self.inner.cfg.mailbox_capacity
+        tx.try_send((at, msg)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full((_, msg)) => (
+                RpcError::new(
+                    "Overloaded",
+                    format!(
+                        "{agent} has {} inputs waiting",
+                        self.inner.cfg.mailbox_capacity
+                    ),
                 ),
+                msg,
             ),
-            mpsc::error::TrySendError::Closed(_) => {
-                RpcError::new("Internal", format!("{agent} stopped"))
+            mpsc::error::TrySendError::Closed((_, msg)) => {
+                (RpcError::new("Internal", format!("{agent} stopped")), msg)
             }
         })
     }
@@ -459,21 +471,55 @@ fn refuse_all(rx: &mut mpsc::Receiver<Envelope>, e: &RpcError) {
     }
 }
 
-/// Runs `work` unless the instance is evicted first; returns whether it finished.
+/// How a piece of an instance's work ended.
+enum Ended {
+    Done,
+    Evicted,
+    /// The agent's code panicked, with this message.
+    Panicked(String),
+}
+
+/// Runs `work` unless the instance is evicted first, catching a panic in the agent's code.
 async fn unless_evicted(
     work: impl std::future::Future<Output = ()>,
     evict: &tokio::sync::Notify,
-) -> bool {
+) -> Ended {
+    use futures_util::FutureExt;
+    // The instance is reset after a panic (it never runs again with what the panic left
+    // half-done), so observing its state across the unwind is fine.
+    let work = std::panic::AssertUnwindSafe(work).catch_unwind();
     tokio::select! {
         biased;
-        _ = work => true,
-        _ = evict.notified() => false,
+        r = work => match r {
+            Ok(()) => Ended::Done,
+            Err(p) => Ended::Panicked(
+                p.downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panic".to_owned()),
+            ),
+        },
+        _ = evict.notified() => Ended::Evicted,
     }
+}
+
+/// Reports a panic in the agent's code as a failed input (`rpc:error`, type `Panic`); the
+/// instance is then reset like an evicted one: it starts again from what it stored.
+fn panicked(ctx: &Ctx, job: Name, why: &str) {
+    ctx.emitter.emit_with(|m| {
+        m.outcome = Some(Outcome::Error);
+        RpcErrorEvent {
+            method: job,
+            error: Sensitive(why.to_owned()),
+            error_type: Some(Name::new_static("Panic")),
+            caller: None,
+        }
+    });
 }
 
 /// Leaves memory at once (see [`Runtime::evict`]): the exact sequence number is kept (the
 /// process lives on, so nothing is skipped), the instance marked evicted, waiting inputs
-/// failed, and the alarm set for its schedules.
+/// handed to its successor, and the alarm set for its schedules.
 fn evicted(
     inner: &Arc<Inner>,
     agent: &AgentRef,
@@ -490,10 +536,16 @@ fn evicted(
             map.remove(agent);
         }
     }
-    refuse_all(
-        rx,
-        &RpcError::new("Evicted", format!("{agent} was evicted")),
-    );
+    // The inputs that were waiting go to the next instance (started at once by the first).
+    rx.close();
+    let runtime = Runtime {
+        inner: inner.clone(),
+    };
+    while let Ok((at, msg)) = rx.try_recv() {
+        if let Err((e, msg)) = runtime.send_at(agent.clone(), at, msg) {
+            msg.refuse(&e);
+        }
+    }
     if let Some(due) = ctx.next_due {
         set_alarm(inner, agent.clone(), due);
     }
@@ -600,9 +652,17 @@ async fn run_instance<A: Agent>(
                     schedule::run_due(&mut instance, &mut ctx).await;
                     fiber::run_recoveries(&mut instance, &mut ctx, max_fiber_age).await;
                 };
-                if !unless_evicted(work, &evict).await {
-                    evicted(&inner, &agent, &ctx, &mut rx, &evict);
-                    return;
+                match unless_evicted(work, &evict).await {
+                    Ended::Done => {}
+                    Ended::Evicted => {
+                        evicted(&inner, &agent, &ctx, &mut rx, &evict);
+                        return;
+                    }
+                    Ended::Panicked(why) => {
+                        panicked(&ctx, Name::new_static("alarm"), &why);
+                        evicted(&inner, &agent, &ctx, &mut rx, &evict);
+                        return;
+                    }
                 }
                 last_input = Instant::now();
                 ctx.keep_reserved();
@@ -656,9 +716,18 @@ async fn run_instance<A: Agent>(
         } else if backlog < backlog_warning / 2 {
             backlog_warned = false;
         }
-        if !unless_evicted(handle_input(&mut instance, &mut ctx, msg), &evict).await {
-            evicted(&inner, &agent, &ctx, &mut rx, &evict);
-            return;
+        let job = msg.job();
+        match unless_evicted(handle_input(&mut instance, &mut ctx, msg), &evict).await {
+            Ended::Done => {}
+            Ended::Evicted => {
+                evicted(&inner, &agent, &ctx, &mut rx, &evict);
+                return;
+            }
+            Ended::Panicked(why) => {
+                panicked(&ctx, job, &why);
+                evicted(&inner, &agent, &ctx, &mut rx, &evict);
+                return;
+            }
         }
         last_input = Instant::now();
         ctx.keep_reserved();

@@ -290,3 +290,74 @@ fn after_a_graceful_shutdown_a_new_runtime_resumes_schedules_and_reports_missed_
     drop(rt);
     let _ = std::fs::remove_dir_all(data_dir);
 }
+
+struct Fragile;
+
+impl Agent for Fragile {
+    async fn on_rpc(
+        &mut self,
+        ctx: &mut Ctx,
+        method: &str,
+        _args: Value,
+    ) -> Result<Value, RpcError> {
+        match method {
+            "count" => {
+                let n = ctx.state()["n"].as_u64().unwrap_or(0) + 1;
+                ctx.set_state(json!({ "n": n }))
+                    .map_err(|e| RpcError::new("StateError", e.to_string()))?;
+                Ok(json!(n))
+            }
+            "crash" => panic!("the agent's code has a bug"),
+            other => Err(RpcError::new("NotFound", other)),
+        }
+    }
+}
+
+#[test]
+fn a_panicking_agent_is_reported_and_reset_from_its_stored_state() {
+    let (rt, sub, runtime) = common::setup(RuntimeConfig {
+        data_dir: common::data_dir("panic"),
+        ..Default::default()
+    });
+    runtime.register("Fragile", |_| Fragile);
+    rt.block_on(async {
+        assert_eq!(
+            runtime
+                .rpc("Fragile", "f-1", "count", Value::Null, None)
+                .await
+                .unwrap(),
+            json!(1)
+        );
+        let err = runtime
+            .rpc("Fragile", "f-1", "crash", Value::Null, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type, "Internal", "{err}");
+        // The next input gets a fresh instance with the stored state.
+        assert_eq!(
+            runtime
+                .rpc("Fragile", "f-1", "count", Value::Null, None)
+                .await
+                .unwrap(),
+            json!(2)
+        );
+    });
+    let seen = common::drain(&sub);
+    let panic = seen
+        .iter()
+        .find_map(|e| match &e.payload {
+            Payload::RpcError(p) => Some(p.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(panic.method, "crash");
+    assert_eq!(panic.error_type.as_deref(), Some("Panic"));
+    assert!(seen.iter().any(|e| e.kind() == Kind::AgentWake));
+    let seqs: Vec<u64> = seen.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "{:?}",
+        kinds(&seen)
+    );
+}
