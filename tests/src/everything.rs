@@ -46,9 +46,18 @@ impl HttpEverything {
             .stderr
             .take()
             .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+        // Read its stderr on a thread (which keeps draining it), waiting at most 60 s.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         let mut said = Vec::new();
-        for line in BufReader::new(stderr).lines() {
-            let line = line?;
+        while let Ok(line) =
+            rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+        {
             if line.contains("listening on port") {
                 return Ok(Self {
                     child,
@@ -58,7 +67,8 @@ impl HttpEverything {
             said.push(line);
         }
         let _ = child.kill();
-        anyhow::bail!("server-everything did not start: {said:?}")
+        let _ = child.wait();
+        anyhow::bail!("server-everything did not start within 60 s: {said:?}")
     }
 }
 

@@ -139,6 +139,13 @@ pub struct Ctx {
     pub(crate) runtime: Option<crate::Runtime>,
     /// The model client.
     pub(crate) model: Option<std::sync::Arc<dyn crate::calls::ModelClient>>,
+    /// After the agent's code panicked in a timer pass (a schedule or a fiber recovery), its
+    /// timer waits until this Unix ms time, backing off, so a callback that always panics
+    /// does not restart the agent in a loop (stored as meta `timer_hold_until_ms`).
+    pub(crate) timer_hold_until: u64,
+    /// The chat turn under way, so one that never returns (evicted, panicked) is still
+    /// closed with `chat:turn:finish` and `message:error`.
+    pub(crate) open_turn: Option<crate::channels::OpenTurn>,
 }
 
 impl std::fmt::Debug for Ctx {

@@ -37,6 +37,41 @@ pub struct Email {
     pub body: String,
 }
 
+/// A chat turn under way: what closing it needs.
+pub(crate) struct OpenTurn {
+    request_id: Name,
+    span: TraceContext,
+    turn: TraceContext,
+    started: Instant,
+}
+
+/// Closes the turn under way, if any, as aborted (`chat:turn:finish` status `aborted`,
+/// `message:error`): the instance is leaving memory in the middle of it.
+pub(crate) fn abort_turn(ctx: &mut Ctx, why: &str) {
+    let Some(t) = ctx.open_turn.take() else {
+        return;
+    };
+    let took = t.started.elapsed().as_nanos() as u64;
+    ctx.emitter.emit_with(|m| {
+        m.outcome = Some(Outcome::Cancelled);
+        m.duration_ns = Some(took);
+        m.trace = Some(t.turn);
+        ChatTurnFinish {
+            request_id: t.request_id.clone(),
+            status: Name::new_static("aborted"),
+        }
+    });
+    ctx.emitter.emit_with(|m| {
+        m.outcome = Some(Outcome::Error);
+        m.duration_ns = Some(took);
+        m.trace = Some(t.span);
+        MessageError {
+            request_id: t.request_id,
+            error: Sensitive(why.to_owned()),
+        }
+    });
+}
+
 /// An input arriving on a connection or by email.
 pub(crate) enum ChannelMsg {
     Connect {
@@ -209,7 +244,14 @@ pub(crate) async fn handle<A: Agent>(instance: &mut A, ctx: &mut Ctx, msg: Chann
             ctx.emitter.emit(|| ChatTurnStart {
                 request_id: request_id.clone(),
             });
+            ctx.open_turn = Some(OpenTurn {
+                request_id: request_id.clone(),
+                span,
+                turn,
+                started: t0,
+            });
             let r = instance.on_message(ctx, connection.as_str(), text).await;
+            ctx.open_turn = None;
             let took = t0.elapsed().as_nanos() as u64;
             let ok = r.is_ok();
             ctx.emitter.emit_with(|m| {

@@ -383,21 +383,25 @@ impl Runtime {
     /// schedules stay stored: a runtime started on the same directory resumes them).
     /// Instances still busy after `grace` are evicted (see [`Runtime::evict`]).
     pub async fn shutdown(&self, grace: Duration) {
-        self.inner
-            .closed
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        // Under the lock every sender takes: no instance starts after this.
+        let slots: Vec<Slot> = {
+            let mut map = self.inner.instances();
+            self.inner
+                .closed
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            map.drain().map(|(_, s)| s).collect()
+        };
         if let Ok(mut alarms) = self.inner.alarms.lock() {
             for (_, a) in alarms.drain() {
                 a.abort();
             }
         }
-        let slots: Vec<Slot> = self.inner.instances().drain().map(|(_, s)| s).collect();
+        // Every mailbox closes at once; then one deadline for all of them.
         let deadline = tokio::time::Instant::now() + grace;
-        for s in slots {
-            drop(s.tx);
-            let mut task = s.task;
+        let waiting: Vec<_> = slots.into_iter().map(|s| (s.task, s.evict)).collect();
+        for (mut task, evict) in waiting {
             if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
-                s.evict.notify_one();
+                evict.notify_one();
                 let _ = task.await;
             }
         }
@@ -412,39 +416,14 @@ impl Runtime {
     /// error: its size does not matter).
     #[allow(clippy::result_large_err)]
     fn send_at(&self, agent: AgentRef, at: Instant, msg: Msg) -> Result<(), (RpcError, Msg)> {
-        if self.inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
-            let e = RpcError::new("ShuttingDown", "the runtime is shutting down");
-            return Err((e, msg));
-        }
-        let spawner = self
-            .inner
-            .classes
-            .read()
-            .ok()
-            .and_then(|c| c.get(agent.class.as_str()).cloned());
-        let Some(spawner) = spawner else {
-            let e = RpcError::new("NotFound", format!("no agent class {}", agent.class));
-            return Err((e, msg));
-        };
         let mut map = self.inner.instances();
-        let tx = match map.get(&agent) {
-            Some(slot) if !slot.tx.is_closed() => slot.tx.clone(),
-            _ => {
-                let (tx, rx) = mpsc::channel(self.inner.cfg.mailbox_capacity.max(1));
-                let evict = Arc::new(tokio::sync::Notify::new());
-                let task = spawner(self.inner.clone(), agent.clone(), rx, evict.clone());
-                map.insert(
-                    agent.clone(),
-                    Slot {
-                        tx: tx.clone(),
-                        evict,
-                        task,
-                    },
-                );
-                tx
-            }
+        // Held through the send: an instance leaving memory (hibernating, evicted) checks its
+        // mailbox and removes itself under this lock, so an input is either in the mailbox
+        // it drains or goes to its successor.
+        let tx = match self.mailbox(&mut map, &agent) {
+            Ok(tx) => tx,
+            Err(e) => return Err((e, msg)),
         };
-        drop(map);
         tx.try_send((at, msg)).map_err(|e| match e {
             mpsc::error::TrySendError::Full((_, msg)) => (
                 RpcError::new(
@@ -460,6 +439,45 @@ impl Runtime {
                 (RpcError::new("Internal", format!("{agent} stopped")), msg)
             }
         })
+    }
+
+    /// The mailbox of `agent`, starting an instance when none is in memory. Called with the
+    /// instances lock held (`map`).
+    fn mailbox(
+        &self,
+        map: &mut HashMap<AgentRef, Slot>,
+        agent: &AgentRef,
+    ) -> Result<mpsc::Sender<Envelope>, RpcError> {
+        if self.inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(RpcError::new(
+                "ShuttingDown",
+                "the runtime is shutting down",
+            ));
+        }
+        if let Some(slot) = map.get(agent) {
+            if !slot.tx.is_closed() {
+                return Ok(slot.tx.clone());
+            }
+        }
+        let spawner = self
+            .inner
+            .classes
+            .read()
+            .ok()
+            .and_then(|c| c.get(agent.class.as_str()).cloned())
+            .ok_or_else(|| RpcError::new("NotFound", format!("no agent class {}", agent.class)))?;
+        let (tx, rx) = mpsc::channel(self.inner.cfg.mailbox_capacity.max(1));
+        let evict = Arc::new(tokio::sync::Notify::new());
+        let task = spawner(self.inner.clone(), agent.clone(), rx, evict.clone());
+        map.insert(
+            agent.clone(),
+            Slot {
+                tx: tx.clone(),
+                evict,
+                task,
+            },
+        );
+        Ok(tx)
     }
 }
 
@@ -503,6 +521,19 @@ async fn unless_evicted(
     }
 }
 
+/// After a panic in a timer pass: the timer waits 1 s, doubling with each panic in a row up
+/// to a minute, persisted so the successor instance waits too.
+fn hold_timer(ctx: &mut Ctx) {
+    let n = ctx.store.meta("timer_panics").ok().flatten().unwrap_or(0) + 1;
+    let wait_ms = (1000u64 << (n - 1).min(6)).min(60_000);
+    ctx.timer_hold_until = schedule::now_ms() + wait_ms;
+    let _ = ctx.store.set_meta("timer_panics", n);
+    let _ = ctx
+        .store
+        .set_meta("timer_hold_until_ms", ctx.timer_hold_until);
+    ctx.refresh_next_due();
+}
+
 /// Reports a panic in the agent's code as a failed input (`rpc:error`, type `Panic`); the
 /// instance is then reset like an evicted one: it starts again from what it stored.
 fn panicked(ctx: &Ctx, job: Name, why: &str) {
@@ -523,28 +554,50 @@ fn panicked(ctx: &Ctx, job: Name, why: &str) {
 fn evicted(
     inner: &Arc<Inner>,
     agent: &AgentRef,
-    ctx: &Ctx,
+    ctx: &mut Ctx,
     rx: &mut mpsc::Receiver<Envelope>,
     evict: &Arc<tokio::sync::Notify>,
 ) {
+    // A chat turn cut short still ends, as aborted.
+    channels::abort_turn(ctx, "the agent was evicted or reset mid-turn");
     let _ = ctx.store.set_meta("seq_reserved", ctx.emitter.last_seq());
     let _ = ctx.store.set_meta("evicted_at_ns", now_ns());
+    let runtime = Runtime {
+        inner: inner.clone(),
+    };
+    let mut refused = Vec::new();
     {
+        // All under the lock every sender takes: the waiting inputs reach the successor
+        // before anything sent later.
         let mut map = inner.instances();
         // Only our own slot: a successor may already be registered.
         if map.get(agent).is_some_and(|s| Arc::ptr_eq(&s.evict, evict)) {
             map.remove(agent);
         }
-    }
-    // The inputs that were waiting go to the next instance (started at once by the first).
-    rx.close();
-    let runtime = Runtime {
-        inner: inner.clone(),
-    };
-    while let Ok((at, msg)) = rx.try_recv() {
-        if let Err((e, msg)) = runtime.send_at(agent.clone(), at, msg) {
-            msg.refuse(&e);
+        rx.close();
+        let mut waiting = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            waiting.push(m);
         }
+        if !waiting.is_empty() {
+            match runtime.mailbox(&mut map, agent) {
+                Ok(tx) => {
+                    for (at, msg) in waiting {
+                        if let Err(e) = tx.try_send((at, msg)) {
+                            let (_, msg) = match e {
+                                mpsc::error::TrySendError::Full(m)
+                                | mpsc::error::TrySendError::Closed(m) => m,
+                            };
+                            refused.push((RpcError::new("Overloaded", "mailbox full"), msg));
+                        }
+                    }
+                }
+                Err(e) => refused.extend(waiting.into_iter().map(|(_, m)| (e.clone(), m))),
+            }
+        }
+    }
+    for (e, msg) in refused {
+        msg.refuse(&e);
     }
     if let Some(due) = ctx.next_due {
         set_alarm(inner, agent.clone(), due);
@@ -615,16 +668,41 @@ async fn run_instance<A: Agent>(
             inner: inner.clone(),
         }),
         model: inner.model.read().ok().and_then(|m| m.clone()),
+        timer_hold_until: 0,
+        open_turn: None,
     };
+    ctx.timer_hold_until = ctx
+        .store
+        .meta("timer_hold_until_ms")
+        .ok()
+        .flatten()
+        .unwrap_or(0);
     ctx.refresh_next_due();
     if existed {
         schedule::report_missed(&ctx);
         fiber::detect_interrupted(&mut ctx);
         ctx.keep_reserved();
-        ctx.restore_mcp().await;
     }
     let mut instance = make(&agent);
-    instance.on_start(&mut ctx).await;
+    // Starting (MCP servers restored, the agent's own start) can be slow: evictable too.
+    let start = async {
+        if existed {
+            ctx.restore_mcp().await;
+        }
+        instance.on_start(&mut ctx).await;
+    };
+    match unless_evicted(start, &evict).await {
+        Ended::Done => {}
+        Ended::Evicted => {
+            evicted(&inner, &agent, &mut ctx, &mut rx, &evict);
+            return;
+        }
+        Ended::Panicked(why) => {
+            panicked(&ctx, Name::new_static("start"), &why);
+            evicted(&inner, &agent, &mut ctx, &mut rx, &evict);
+            return;
+        }
+    }
     ctx.keep_reserved();
     let idle = Duration::from_millis(inner.cfg.idle_hibernate_ms.max(1));
     let max_fiber_age = Duration::from_millis(inner.cfg.fiber_max_age_ms);
@@ -642,7 +720,7 @@ async fn run_instance<A: Agent>(
             // Eviction first, then inputs: a due timer or the idle deadline never starves them.
             biased;
             _ = evict.notified() => {
-                evicted(&inner, &agent, &ctx, &mut rx, &evict);
+                evicted(&inner, &agent, &mut ctx, &mut rx, &evict);
                 return;
             }
             m = rx.recv() => m,
@@ -653,14 +731,21 @@ async fn run_instance<A: Agent>(
                     fiber::run_recoveries(&mut instance, &mut ctx, max_fiber_age).await;
                 };
                 match unless_evicted(work, &evict).await {
-                    Ended::Done => {}
+                    Ended::Done => {
+                        if ctx.timer_hold_until > 0 {
+                            ctx.timer_hold_until = 0;
+                            let _ = ctx.store.set_meta("timer_hold_until_ms", 0);
+                            let _ = ctx.store.set_meta("timer_panics", 0);
+                        }
+                    }
                     Ended::Evicted => {
-                        evicted(&inner, &agent, &ctx, &mut rx, &evict);
+                        evicted(&inner, &agent, &mut ctx, &mut rx, &evict);
                         return;
                     }
                     Ended::Panicked(why) => {
                         panicked(&ctx, Name::new_static("alarm"), &why);
-                        evicted(&inner, &agent, &ctx, &mut rx, &evict);
+                        hold_timer(&mut ctx);
+                        evicted(&inner, &agent, &mut ctx, &mut rx, &evict);
                         return;
                     }
                 }
@@ -672,7 +757,7 @@ async fn run_instance<A: Agent>(
                 // MCP connections close first (they reconnect on the next call if an input
                 // arrives after all).
                 if !ctx.mcp.is_empty() && rx.is_empty() {
-                    ctx.close_mcp().await;
+                    close_mcp_bounded(&mut ctx).await;
                 }
                 // Hibernate unless an input arrived meanwhile. The bookkeeping (SQLite writes)
                 // is done first, outside the lock every sender takes, so a new instance of
@@ -720,12 +805,12 @@ async fn run_instance<A: Agent>(
         match unless_evicted(handle_input(&mut instance, &mut ctx, msg), &evict).await {
             Ended::Done => {}
             Ended::Evicted => {
-                evicted(&inner, &agent, &ctx, &mut rx, &evict);
+                evicted(&inner, &agent, &mut ctx, &mut rx, &evict);
                 return;
             }
             Ended::Panicked(why) => {
                 panicked(&ctx, job, &why);
-                evicted(&inner, &agent, &ctx, &mut rx, &evict);
+                evicted(&inner, &agent, &mut ctx, &mut rx, &evict);
                 return;
             }
         }
@@ -734,9 +819,15 @@ async fn run_instance<A: Agent>(
     }
     // Every sender is gone (the runtime shut down, or was dropped).
     if !ctx.mcp.is_empty() {
-        ctx.close_mcp().await;
+        close_mcp_bounded(&mut ctx).await;
     }
     hibernate(&ctx, last_input);
+}
+
+/// Closes the agent's MCP connections, giving them at most two seconds together (a server
+/// that does not answer its close must not hold a hibernation or a shutdown).
+async fn close_mcp_bounded(ctx: &mut Ctx) {
+    let _ = tokio::time::timeout(Duration::from_secs(2), ctx.close_mcp()).await;
 }
 
 /// Handles one input.

@@ -323,6 +323,26 @@ impl Ctx {
                 }
             }
             if !ok {
+                // The call never reached the server: still a failed tool call, counted as one.
+                let name: Name = self
+                    .mcp
+                    .get(server_id)
+                    .map_or(server_id, |c| c.name.as_str())
+                    .into();
+                let span = self.trace().unwrap_or_else(TraceContext::new_root).child();
+                let call_id = format!("call_{:012x}", fastrand::u64(..) & 0xffff_ffff_ffff);
+                self.emitter.emit_with(|m| {
+                    m.outcome = Some(Outcome::Error);
+                    m.duration_ns = Some(0);
+                    m.trace = Some(span);
+                    ToolCall {
+                        tool_call_id: call_id.as_str().into(),
+                        tool_name: tool.into(),
+                        source: Some(name),
+                        arguments: Some(Sensitive(args.clone())),
+                        error: Some(Sensitive(last.to_string())),
+                    }
+                });
                 return Err(last);
             }
         }

@@ -181,7 +181,8 @@ impl Ctx {
 
     pub(crate) fn refresh_next_due(&mut self) {
         self.next_due = match self.store.next_due() {
-            Ok(due) => due,
+            // Not before the hold a panicking timer pass left (see `timer_hold_until`).
+            Ok(due) => due.map(|d| d.max(self.timer_hold_until)),
             // Unreadable for now: look again in a second rather than never.
             Err(_) => Some(now_ms() + 1000),
         };

@@ -210,10 +210,15 @@ impl Store {
             .and_then(|mut st| st.exists([]))
             .map_err(wrap)?;
         if !has_transport {
-            conn.execute_batch(
+            let added = conn.execute_batch(
                 "ALTER TABLE mcp_servers ADD COLUMN transport TEXT NOT NULL DEFAULT 'stdio'",
-            )
-            .map_err(wrap)?;
+            );
+            // Another connection may have added it meanwhile.
+            if let Err(e) = added {
+                if !e.to_string().contains("duplicate column") {
+                    return Err(wrap(e));
+                }
+            }
         }
         Ok(Store {
             conn,

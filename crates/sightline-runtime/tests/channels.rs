@@ -27,7 +27,8 @@ impl Agent for Support {
             }
             "research" => {
                 let mut fiber = ctx.start_fiber("research").map_err(err)?;
-                for step in 1..=5u64 {
+                // Long enough (about 2 s) that the test evicts it mid-way even when slow.
+                for step in 1..=50u64 {
                     ctx.stash(&mut fiber, &json!({ "done": step }))
                         .map_err(err)?;
                     tokio::time::sleep(Duration::from_millis(40)).await;
@@ -308,6 +309,11 @@ impl Agent for Fragile {
                 Ok(json!(n))
             }
             "crash" => panic!("the agent's code has a bug"),
+            "arm" => {
+                ctx.schedule(When::Delay(Duration::from_millis(10)), "crash", Value::Null)
+                    .map_err(|e| RpcError::new("Schedule", e.to_string()))?;
+                Ok(Value::Null)
+            }
             other => Err(RpcError::new("NotFound", other)),
         }
     }
@@ -360,4 +366,32 @@ fn a_panicking_agent_is_reported_and_reset_from_its_stored_state() {
         "{:?}",
         kinds(&seen)
     );
+}
+
+#[test]
+fn a_scheduled_callback_that_always_panics_backs_off_instead_of_looping() {
+    let (rt, sub, runtime) = common::setup(RuntimeConfig {
+        data_dir: common::data_dir("panic-loop"),
+        ..Default::default()
+    });
+    runtime.register("Fragile", |_| Fragile);
+    rt.block_on(runtime.rpc("Fragile", "f-1", "arm", Value::Null, None))
+        .unwrap();
+    let panics = |events: &[Event]| -> Vec<u64> {
+        events
+            .iter()
+            .filter(|e| {
+                matches!(&e.payload, Payload::RpcError(p) if p.error_type.as_deref() == Some("Panic"))
+            })
+            .map(|e| e.ts_ns)
+            .collect()
+    };
+    let mut seen = Vec::new();
+    wait_for(&sub, &mut seen, |ev| panics(ev).len() >= 2);
+    let p = panics(&seen);
+    // One second at least between the first and the second (then two, four, ... a minute).
+    assert!(p[1] - p[0] >= 900_000_000, "{p:?}");
+    std::thread::sleep(Duration::from_millis(500));
+    seen.extend(common::drain(&sub));
+    assert!(panics(&seen).len() <= 3, "{:?}", kinds(&seen));
 }

@@ -514,7 +514,7 @@ impl Driver {
                         None,
                     );
                     let _ = call.await;
-                    if fails && rng.bool() {
+                    if fails {
                         // The host moves the agent while its fiber runs.
                         tokio::time::sleep(Duration::from_millis(rng.u64(60..200))).await;
                         rt.evict(class, &name);
