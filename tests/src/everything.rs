@@ -106,6 +106,39 @@ impl Agent for EverythingClient {
     }
 }
 
+/// An agent of the reference runtime connects to server-everything at `target`, discovers
+/// its tools and calls `echo` with `message`; returns the tools, the answer and every event.
+pub fn connect_and_echo(
+    target: McpTarget,
+    data_dir: &std::path::Path,
+    message: &str,
+) -> (Vec<String>, Value, Vec<Event>) {
+    let rt = tokio::runtime::Runtime::new().expect("tokio");
+    let bus = sightline_bus::Bus::new();
+    let sub = bus.subscribe(sightline_bus::SubscribeOptions::new("test").capacity(1 << 16));
+    let runtime = sightline_runtime::Runtime::new(
+        bus,
+        sightline_runtime::RuntimeConfig {
+            data_dir: data_dir.to_path_buf(),
+            ..Default::default()
+        },
+        rt.handle().clone(),
+    );
+    runtime.register("Client", move |_| EverythingClient {
+        target: target.clone(),
+    });
+    let tools: Vec<String> = serde_json::from_value(
+        rt.block_on(runtime.rpc("Client", "c-1", "connect", Value::Null, None))
+            .expect("connect"),
+    )
+    .expect("a list of tools");
+    let out = rt
+        .block_on(runtime.rpc("Client", "c-1", "echo", json!({ "message": message }), None))
+        .expect("echo");
+    let events = std::iter::from_fn(|| sub.try_recv()).collect();
+    (tools, out, events)
+}
+
 /// Checks what a connect, a discovery of `tools` and one `echo` call emitted.
 pub fn check_events(events: &[Event], tools: &[String], transport: McpTransport) {
     let connect = events
