@@ -575,7 +575,7 @@ impl Emitter {
             .1
             .iter()
             .filter(|s| s.filter.matches_parts(kind, severity, &self.agent.class));
-        let Some(mut last) = matching.next() else {
+        let Some(last) = matching.next() else {
             return;
         };
         let ts_ns = now_unix_ns();
@@ -602,12 +602,19 @@ impl Emitter {
         };
         // The closures capture the payload by reference, so it is moved once: into the slot.
         let mut payload = Some(payload);
+        let Some(second) = matching.next() else {
+            // One subscription (the common case): built straight into its queue, no
+            // allocation.
+            last.offer_with(|| Queued::Own(make(&mut payload)));
+            return;
+        };
+        // Several: one shared event, built once.
+        let shared = std::sync::Arc::new(make(&mut payload));
+        last.offer_with(|| Queued::Shared(shared.clone()));
+        second.offer_with(|| Queued::Shared(shared.clone()));
         for next in matching {
-            let mut copy = payload.clone();
-            last.offer_with(|| make(&mut copy));
-            last = next;
+            next.offer_with(|| Queued::Shared(shared.clone()));
         }
-        last.offer_with(|| make(&mut payload));
     }
 
     /// The agent this emitter stands for.
@@ -639,7 +646,7 @@ struct SubShared {
     filter: Filter,
     overflow: Overflow,
     wake_threshold: usize,
-    queue: Queue<Event>,
+    queue: Queue<Queued>,
     closed: AtomicBool,
     consumer_waiting: AtomicBool,
     producers_waiting: AtomicUsize,
@@ -651,6 +658,28 @@ struct SubShared {
     space: Bell,
 }
 
+/// An event in a subscription's queue: owned when one subscription took it, shared when
+/// several did — the emitting agent then pays one allocation and a reference count per
+/// subscription instead of a deep copy each, and the copies (if any) are made on the
+/// consuming threads, the last of them taking the original. `Own` stays inline on purpose:
+/// the one-subscription path builds the event straight into the queue's slot, allocating
+/// nothing.
+#[allow(clippy::large_enum_variant)]
+enum Queued {
+    Own(Event),
+    Shared(std::sync::Arc<Event>),
+}
+
+impl Queued {
+    #[inline]
+    fn into_event(self) -> Event {
+        match self {
+            Queued::Own(e) => e,
+            Queued::Shared(a) => std::sync::Arc::try_unwrap(a).unwrap_or_else(|a| (*a).clone()),
+        }
+    }
+}
+
 impl SubShared {
     #[inline]
     fn count(&self, reason: DropReason) {
@@ -659,13 +688,13 @@ impl SubShared {
 
     #[inline(always)]
     fn offer(&self, event: Event) {
-        self.offer_with(|| event);
+        self.offer_with(|| Queued::Own(event));
     }
 
     /// Offers the event `build` makes; `build` runs only if the queue has room (or, under
     /// [`Overflow::Block`], once room is awaited).
     #[inline(always)]
-    fn offer_with(&self, build: impl FnOnce() -> Event) {
+    fn offer_with(&self, build: impl FnOnce() -> Queued) {
         if self.closed.load(Ordering::Relaxed) {
             self.count(DropReason::Closed);
             return;
@@ -713,7 +742,7 @@ impl SubShared {
     }
 
     #[cold]
-    fn push_blocking(&self, mut event: Event, timeout: Duration) -> bool {
+    fn push_blocking(&self, mut event: Queued, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             match self.queue.push(event) {
@@ -851,7 +880,7 @@ impl Subscription {
     pub fn try_recv(&self) -> Option<Event> {
         let event = self.sub.queue.pop()?;
         self.after_take(1);
-        Some(event)
+        Some(event.into_event())
     }
 
     /// Waits up to `timeout` for one event.
@@ -909,7 +938,7 @@ impl Subscription {
         while n < max {
             match self.sub.queue.pop() {
                 Some(e) => {
-                    buf.push(e);
+                    buf.push(e.into_event());
                     n += 1;
                 }
                 None => break,
