@@ -3,12 +3,13 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 use sightline_event::{Event, Kind, McpState, McpTransport, Outcome, Payload};
 use sightline_runtime::{Agent, Ctx, McpTarget, RpcError};
 
+use crate::real::{free_port, Running};
 use crate::workspace_root;
 
 /// The server's entry point; panics with the install command when it is missing.
@@ -24,7 +25,7 @@ pub fn script() -> PathBuf {
 
 /// server-everything serving streamable HTTP on a free port; killed when dropped.
 pub struct HttpEverything {
-    child: Child,
+    _server: Running,
     /// Its MCP endpoint.
     pub url: String,
 }
@@ -32,9 +33,7 @@ pub struct HttpEverything {
 impl HttpEverything {
     /// Starts it and waits until it listens.
     pub fn start() -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = free_port()?;
         let mut child = Command::new("node")
             .arg(script())
             .arg("streamableHttp")
@@ -59,9 +58,10 @@ impl HttpEverything {
             rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
         {
             if line.contains("listening on port") {
+                let addr = format!("127.0.0.1:{port}");
                 return Ok(Self {
-                    child,
-                    url: format!("http://127.0.0.1:{port}/mcp"),
+                    url: format!("http://{addr}/mcp"),
+                    _server: Running { child, addr },
                 });
             }
             said.push(line);
@@ -69,13 +69,6 @@ impl HttpEverything {
         let _ = child.kill();
         let _ = child.wait();
         anyhow::bail!("server-everything did not start within 60 s: {said:?}")
-    }
-}
-
-impl Drop for HttpEverything {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

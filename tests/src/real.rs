@@ -13,7 +13,7 @@ use crate::{sightline_bin, workspace_root};
 
 /// A child process killed when dropped.
 pub struct Running {
-    child: Child,
+    pub(crate) child: Child,
     /// Its address, `host:port`.
     pub addr: String,
 }

@@ -783,11 +783,12 @@ async fn run_instance<A: Agent>(
             }
         };
         let Some((sent_at, msg)) = msg else { break };
+        // What the input is: named in a slow-dispatch report and in a panic's.
+        let job = msg.job();
         let waited = sent_at.elapsed();
         if waited >= slow_dispatch {
-            let job = msg.job();
             ctx.emitter.emit(|| JobSlowDispatch {
-                job,
+                job: job.clone(),
                 waited_ms: waited.as_millis() as u64,
             });
         }
@@ -801,7 +802,6 @@ async fn run_instance<A: Agent>(
         } else if backlog < backlog_warning / 2 {
             backlog_warned = false;
         }
-        let job = msg.job();
         match unless_evicted(handle_input(&mut instance, &mut ctx, msg), &evict).await {
             Ended::Done => {}
             Ended::Evicted => {

@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
-use sightline_bus::Subscription;
 use sightline_event::{Event, Kind, Payload};
 use sightline_runtime::{Agent, Ctx, Email, Recovered, RpcError, RuntimeConfig, When};
 
@@ -71,15 +70,6 @@ fn kinds(events: &[Event]) -> Vec<&'static str> {
     events.iter().map(|e| e.kind().name()).collect()
 }
 
-fn wait_for(sub: &Subscription, seen: &mut Vec<Event>, done: impl Fn(&[Event]) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done(seen) {
-        assert!(Instant::now() < deadline, "gave up: {:?}", kinds(seen));
-        seen.extend(common::drain(sub));
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn a_chat_message_is_a_turn_between_request_and_response_and_email_is_evented() {
     let (rt, sub, runtime) = common::setup(RuntimeConfig {
@@ -124,7 +114,7 @@ fn a_chat_message_is_a_turn_between_request_and_response_and_email_is_evented() 
             .unwrap();
     });
     let mut seen = Vec::new();
-    wait_for(&sub, &mut seen, |ev| {
+    common::collect_until(&sub, &mut seen, "gave up", |ev| {
         ev.iter().any(|e| e.kind() == Kind::EmailReply)
     });
     let k = kinds(&seen);
@@ -221,7 +211,7 @@ fn an_evicted_agent_recovers_its_fiber_on_the_next_input_without_a_sequence_gap(
     let call =
         rt.spawn(async move { r.rpc("Support", "r-1", "research", Value::Null, None).await });
     let mut seen = Vec::new();
-    wait_for(&sub, &mut seen, |ev| {
+    common::collect_until(&sub, &mut seen, "gave up", |ev| {
         ev.iter().filter(|e| e.kind() == Kind::FiberStash).count() >= 2
     });
     assert!(runtime.evict("Support", "r-1"));
@@ -229,7 +219,7 @@ fn an_evicted_agent_recovers_its_fiber_on_the_next_input_without_a_sequence_gap(
     assert_eq!(err.error_type, "Internal", "{err}");
     rt.block_on(runtime.rpc("Support", "r-1", "tick", Value::Null, None))
         .unwrap();
-    wait_for(&sub, &mut seen, |ev| {
+    common::collect_until(&sub, &mut seen, "gave up", |ev| {
         ev.iter().any(|e| e.kind() == Kind::FiberRecoveryHandled)
     });
     let wake = seen.iter().find_map(|e| match &e.payload {
@@ -280,7 +270,7 @@ fn after_a_graceful_shutdown_a_new_runtime_resumes_schedules_and_reports_missed_
     runtime2.register("Support", |_| Support);
     assert_eq!(runtime2.resume().unwrap(), 1);
     let mut seen = Vec::new();
-    wait_for(&sub2, &mut seen, |ev| {
+    common::collect_until(&sub2, &mut seen, "gave up", |ev| {
         ev.iter().any(|e| e.kind() == Kind::ScheduleMissed)
             && ev.iter().any(|e| e.kind() == Kind::ScheduleComplete)
     });
@@ -387,7 +377,7 @@ fn a_scheduled_callback_that_always_panics_backs_off_instead_of_looping() {
             .collect()
     };
     let mut seen = Vec::new();
-    wait_for(&sub, &mut seen, |ev| panics(ev).len() >= 2);
+    common::collect_until(&sub, &mut seen, "gave up", |ev| panics(ev).len() >= 2);
     let p = panics(&seen);
     // One second at least between the first and the second (then two, four, ... a minute).
     assert!(p[1] - p[0] >= 900_000_000, "{p:?}");

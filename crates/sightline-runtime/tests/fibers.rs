@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use sightline_bus::Subscription;
@@ -92,29 +92,6 @@ fn start(
     (rt, sub, runtime)
 }
 
-fn collect_until(
-    sub: &Subscription,
-    seen: &mut Vec<Event>,
-    what: &str,
-    done: impl Fn(&[Event]) -> bool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        while let Some(e) = sub.try_recv() {
-            seen.push(e);
-        }
-        if done(seen) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: {:?}",
-            seen.iter().map(|e| e.kind().name()).collect::<Vec<_>>()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn count(events: &[Event], kind: Kind) -> usize {
     events.iter().filter(|e| e.kind() == kind).count()
 }
@@ -138,7 +115,7 @@ fn crash_mid_fiber(data: &std::path::Path, recovers: bool) -> Vec<Event> {
             .await
     });
     let mut seen = Vec::new();
-    collect_until(&sub, &mut seen, "no third checkpoint", |ev| {
+    common::collect_until(&sub, &mut seen, "no third checkpoint", |ev| {
         stash_steps(ev).len() == 3
     });
     drop(runtime);
@@ -160,7 +137,7 @@ fn an_interrupted_fiber_resumes_from_its_last_checkpoint_and_completes_once() {
         "the interrupted fiber's agent was not found"
     );
     let mut after = Vec::new();
-    collect_until(&sub, &mut after, "recovery did not finish", |ev| {
+    common::collect_until(&sub, &mut after, "recovery did not finish", |ev| {
         count(ev, Kind::FiberRecoveryHandled) == 1
     });
     let detected = after
@@ -194,7 +171,7 @@ fn a_fiber_too_old_or_without_a_handler_is_skipped() {
         let (_rt, sub, runtime) = start(data, None, recovers, max_age_ms);
         runtime.resume().unwrap();
         let mut seen = Vec::new();
-        collect_until(&sub, &mut seen, reason, |ev| {
+        common::collect_until(&sub, &mut seen, reason, |ev| {
             count(ev, Kind::FiberRecoverySkipped) == 1
         });
         let skipped = seen

@@ -42,3 +42,26 @@ pub fn drain(sub: &Subscription) -> Vec<Event> {
     }
     out
 }
+
+/// Collects events from `sub` into `seen` until `done` holds; fails naming `what` (with the
+/// kinds seen) after 10 s.
+pub fn collect_until(
+    sub: &Subscription,
+    seen: &mut Vec<Event>,
+    what: &str,
+    done: impl Fn(&[Event]) -> bool,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        seen.extend(drain(sub));
+        if done(seen) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: {:?}",
+            seen.iter().map(|e| e.kind().name()).collect::<Vec<_>>()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
