@@ -309,6 +309,9 @@ fn a_follower_sees_new_events_across_rotation() {
     follower.poll(&Query::default(), |e| seen.push(e)).unwrap();
     assert_eq!(seen.len(), more.len() + 10);
     assert_eq!(&seen[..more.len()], &more[..]);
+    // The writer compresses rotated segments on its own thread: stop it before removing
+    // the directory under it.
+    drop(w);
     fs::remove_dir_all(&dir).unwrap();
 }
 
