@@ -74,7 +74,7 @@ fn emit_everything(bus: &Bus) {
         changed_paths: vec!["/profile".into()],
         size_bytes: 100,
         diff: Some(Sensitive(
-            serde_json::json!([{"op": "add", "path": "/profile/ssn", "value": SECRETS[8]}]),
+            serde_json::json!([{"op": "add", "path": "/profile/ssn", "value": SECRETS[8]}]).into(),
         )),
         source: Some("server".into()),
     });

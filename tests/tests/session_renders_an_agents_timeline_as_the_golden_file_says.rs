@@ -21,7 +21,7 @@ fn at(i: u64, agent: &AgentRef, seq: u64, payload: impl Into<Payload>) -> Event 
 fn session_events() -> Vec<Event> {
     let me = AgentRef::new("SupportAgent", "ticket-4411");
     let other = AgentRef::new("SupportAgent", "ticket-9000");
-    let patch = |ops: serde_json::Value| Some(Sensitive(ops));
+    let patch = |ops: serde_json::Value| Some(Sensitive(ops.into()));
     let mut v = vec![
         at(
             0,

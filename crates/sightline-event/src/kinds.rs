@@ -10,6 +10,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
 
+use crate::patch::StatePatch;
 use crate::sensitive::{Classify, Sensitive};
 use crate::{Family, Severity};
 
@@ -335,9 +336,10 @@ define_events! {
         /// Serialized size of the new state.
         #[serde(default)]
         size_bytes: u64,
-        /// The JSON-Patch (RFC 6902) from the previous state.
+        /// The JSON-Patch (RFC 6902) from the previous state (computed off the agent's
+        /// thread, by the first consumer that reads it).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        diff: Option<Sensitive<serde_json::Value>>,
+        diff: Option<Sensitive<StatePatch>>,
         /// Who changed it: `server` or a connection id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         source: Option<Name>,

@@ -66,6 +66,7 @@
 
 mod ids;
 mod kinds;
+mod patch;
 mod sensitive;
 
 use std::fmt;
@@ -78,6 +79,7 @@ use smol_str::SmolStr;
 
 pub use ids::{EventId, IdError, SpanId, TraceContext, TraceId};
 pub use kinds::*;
+pub use patch::StatePatch;
 pub use sensitive::{Classify, Sensitive};
 
 /// The version of the JSON form this crate writes. Readers accept this version and older.

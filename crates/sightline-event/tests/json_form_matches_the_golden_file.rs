@@ -38,9 +38,12 @@ fn golden_events() -> Vec<Event> {
                 version: 42,
                 changed_paths: vec!["/tickets".into(), "/status".into()],
                 size_bytes: 1834,
-                diff: Some(Sensitive(serde_json::json!([
-                    {"op": "replace", "path": "/status", "value": "escalated"}
-                ]))),
+                diff: Some(Sensitive(
+                    serde_json::json!([
+                        {"op": "replace", "path": "/status", "value": "escalated"}
+                    ])
+                    .into(),
+                )),
                 source: Some("server".into()),
             }
             .into(),

@@ -1,10 +1,13 @@
 //! What an agent is ([`Agent`]) and what it can do while it handles an input ([`Ctx`]).
 
 use std::future::Future;
+use std::sync::Arc;
 
 use serde_json::Value;
 use sightline_bus::Emitter;
-use sightline_event::{AgentRef, Kind, Name, Sensitive, StateRejected, StateUpdate, TraceContext};
+use sightline_event::{
+    AgentRef, Kind, Name, Sensitive, StatePatch, StateRejected, StateUpdate, TraceContext,
+};
 
 use crate::store::{Store, StoreError};
 
@@ -126,7 +129,8 @@ pub struct Ctx {
     pub(crate) agent: AgentRef,
     pub(crate) emitter: Emitter,
     pub(crate) store: Store,
-    pub(crate) state: Value,
+    /// Shared with the `state:update` event that diffs it (a reference count, not a copy).
+    pub(crate) state: Arc<Value>,
     pub(crate) version: u64,
     pub(crate) state_max_bytes: u64,
     /// When the next schedule is due (Unix ms), as last read from the store.
@@ -224,44 +228,85 @@ impl Ctx {
         }
         let version = self.version + 1;
         self.store.save_state(version, &json)?;
+        let new = Arc::new(new);
+        let old = std::mem::replace(&mut self.state, new.clone());
         if self.emitter.enabled(Kind::StateUpdate) {
-            let patch = json_patch::diff(&self.state, &new);
-            let mut changed: Vec<Name> = Vec::new();
-            for op in patch.iter() {
-                let path = op_path(op);
-                let top = path
-                    .split('/')
-                    .nth(1)
-                    .map(|seg| format!("/{seg}"))
-                    .unwrap_or_else(|| "/".to_owned());
-                if !changed.iter().any(|c| c.as_str() == top) {
-                    changed.push(top.into());
-                }
-            }
-            let diff = serde_json::to_value(&patch).unwrap_or(Value::Null);
+            let changed = changed_paths(&old, &new);
             self.emitter.emit(|| StateUpdate {
                 version,
                 changed_paths: changed,
                 size_bytes: size,
-                diff: Some(Sensitive(diff)),
+                // Diffed off this thread, by the first consumer that reads it.
+                diff: Some(Sensitive(StatePatch::between(old, new))),
                 source: Some(Name::new_static("server")),
             });
         }
-        self.state = new;
         self.version = version;
         self.keep_reserved();
         Ok(version)
     }
 }
 
-fn op_path(op: &json_patch::PatchOperation) -> String {
-    use json_patch::PatchOperation::*;
-    match op {
-        Add(o) => o.path.to_string(),
-        Remove(o) => o.path.to_string(),
-        Replace(o) => o.path.to_string(),
-        Move(o) => o.path.to_string(),
-        Copy(o) => o.path.to_string(),
-        Test(o) => o.path.to_string(),
+/// The top-level JSON pointers whose values differ between two states (sorted): what a
+/// JSON-Patch between them touches, found by comparing values (no allocation but the
+/// paths). A state that is not an object changes as a whole (`/`).
+fn changed_paths(old: &Value, new: &Value) -> Vec<Name> {
+    let (Value::Object(a), Value::Object(b)) = (old, new) else {
+        return if old == new {
+            Vec::new()
+        } else {
+            vec![Name::new_static("/")]
+        };
+    };
+    let mut changed: Vec<Name> = b
+        .iter()
+        .filter(|(k, v)| a.get(k.as_str()) != Some(*v))
+        .chain(a.iter().filter(|(k, _)| !b.contains_key(k.as_str())))
+        .map(|(k, _)| {
+            let mut path = Name::new_static("/").to_string();
+            // RFC 6901: `~` is written `~0` and `/` is written `~1`.
+            for c in k.chars() {
+                match c {
+                    '~' => path.push_str("~0"),
+                    '/' => path.push_str("~1"),
+                    c => path.push(c),
+                }
+            }
+            Name::from(path)
+        })
+        .collect();
+    changed.sort_unstable();
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn changed_paths_are_what_a_json_patch_touches_at_the_top_level() {
+        let old = json!({"same": [1, 2], "n": 1, "gone": true, "a/b~c": {"x": 1}});
+        let new = json!({"same": [1, 2], "n": 2, "added": null, "a/b~c": {"x": 2}});
+        let patch = json_patch::diff(&old, &new);
+        let mut tops: Vec<String> = patch
+            .iter()
+            .map(|op| {
+                let path = serde_json::to_value(op).unwrap()["path"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                format!("/{}", path.split('/').nth(1).unwrap())
+            })
+            .collect();
+        tops.sort();
+        tops.dedup();
+        assert_eq!(changed_paths(&old, &new), tops);
+        assert_eq!(
+            changed_paths(&old, &new),
+            vec!["/added", "/a~1b~0c", "/gone", "/n"]
+        );
+        assert!(changed_paths(&new, &new).is_empty());
+        assert_eq!(changed_paths(&Value::Null, &new), vec!["/"]);
     }
 }

@@ -658,7 +658,7 @@ async fn run_instance<A: Agent>(
         agent: agent.clone(),
         emitter,
         store,
-        state,
+        state: Arc::new(state),
         version,
         state_max_bytes: inner.cfg.state_max_bytes,
         next_due: None,

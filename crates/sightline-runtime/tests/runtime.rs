@@ -95,7 +95,7 @@ fn the_same_name_reaches_the_same_state_one_input_at_a_time() {
     );
     assert_eq!(updates[0].changed_paths, vec!["/by", "/n"]);
     assert!(updates[0].size_bytes > 0);
-    let diff = updates[1].diff.as_ref().unwrap().expose();
+    let diff = updates[1].diff.as_ref().unwrap().expose().value();
     assert_eq!(diff[0]["op"], "replace");
     assert_eq!(diff[0]["path"], "/n");
     assert_eq!(runtime.active(), 2);

@@ -58,7 +58,7 @@ fn event(rng: &mut fastrand::Rng, agents: u64, seqs: &mut [u64], ts: u64) -> Eve
                 changed_paths: vec!["/status".into()],
                 size_bytes: rng.u64(100..100_000),
                 diff: Some(Sensitive(
-                    serde_json::json!([{"op": "replace", "path": "/status", "value": rng.u32(..1000)}]),
+                    serde_json::json!([{"op": "replace", "path": "/status", "value": rng.u32(..1000)}]).into(),
                 )),
                 source: Some("rpc".into()),
             },

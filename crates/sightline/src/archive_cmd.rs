@@ -524,7 +524,7 @@ pub fn reconstruct(events: &[Event], at: u64) -> anyhow::Result<Reconstructed> {
             r.unusable.push((e.seq, "no diff recorded".into()));
             continue;
         };
-        match apply_diff(&mut r.state, &diff.0) {
+        match apply_diff(&mut r.state, diff.0.value()) {
             Ok(()) => r.diffs_applied += 1,
             Err(why) => r.unusable.push((e.seq, why)),
         }
@@ -909,7 +909,7 @@ mod tests {
             seq,
             StateUpdate {
                 version,
-                diff: Some(Sensitive(ops)),
+                diff: Some(Sensitive(ops.into())),
                 ..Default::default()
             },
         )
