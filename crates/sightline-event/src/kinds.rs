@@ -336,8 +336,7 @@ define_events! {
         /// Serialized size of the new state.
         #[serde(default)]
         size_bytes: u64,
-        /// The JSON-Patch (RFC 6902) from the previous state (computed off the agent's
-        /// thread, by the first consumer that reads it).
+        /// The JSON-Patch (RFC 6902) from the previous state.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         diff: Option<Sensitive<StatePatch>>,
         /// Who changed it: `server` or a connection id.
