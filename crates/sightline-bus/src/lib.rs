@@ -460,17 +460,20 @@ impl Shared {
 
 /// Offers `event` to every matching subscriber: clones for all but the last, moves into the last.
 #[inline(always)]
+/// Offers an event to every matching subscription: moved into the only one, or shared (one
+/// allocation, a reference count each) among several, as [`Emitter`] does.
 fn deliver(subs: &[Arc<SubShared>], event: Event) {
-    let mut pending: Option<&SubShared> = None;
-    for sub in subs {
-        if sub.filter.matches(&event) {
-            if let Some(prev) = pending.replace(sub) {
-                prev.offer(event.clone());
-            }
-        }
+    let mut matching = subs.iter().filter(|s| s.filter.matches(&event));
+    let Some(first) = matching.next() else {
+        return;
+    };
+    if matching.next().is_none() {
+        first.offer(event);
+        return;
     }
-    if let Some(last) = pending {
-        last.offer(event);
+    let shared = std::sync::Arc::new(event);
+    for sub in subs.iter().filter(|s| s.filter.matches(&shared)) {
+        sub.offer_with(|| Queued::Shared(shared.clone()));
     }
 }
 

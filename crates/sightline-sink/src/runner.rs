@@ -13,7 +13,7 @@ use sightline_event::Event;
 use sightline_redact::{PolicyError, Redactor};
 use smol_str::SmolStr;
 
-use crate::stage::{Stage, StageView};
+use crate::stage::{Fanout, Feed, Stage, StageView};
 use crate::{ConfigError, RunnerConfig, Sink};
 
 /// Why events handed to a sink were not delivered.
@@ -628,8 +628,40 @@ pub type SinkSpec = (String, Box<dyn Sink>, RunnerConfig);
 pub struct Pipeline {
     bus: Bus,
     policies: BTreeMap<String, Arc<Redactor>>,
-    stages: Vec<Stage>,
+    groups: Vec<Group>,
     views: Arc<Mutex<Vec<StageView>>>,
+}
+
+/// Sinks started together: a stage per policy, behind one fan-out when there are several.
+struct Group {
+    fanout: Option<Fanout>,
+    stages: Vec<Stage>,
+}
+
+impl Group {
+    fn shutdown(mut self, timeout: Duration) -> Vec<ShutdownReport> {
+        let deadline = Instant::now() + timeout;
+        // The fan-out first, so what it holds reaches the stages before they close.
+        let (stopped, stuck) = match &mut self.fanout {
+            Some(f) => f.stop(deadline),
+            None => (true, 0),
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let handles: Vec<_> = std::mem::take(&mut self.stages)
+            .into_iter()
+            .map(|s| thread::spawn(move || s.shutdown(remaining)))
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok())
+            .flatten()
+            .map(|mut r| {
+                r.undelivered += stuck;
+                r.finished &= stopped;
+                r
+            })
+            .collect()
+    }
 }
 
 /// Reads every sink's counters from any thread (see [`Pipeline::stats_view`]).
@@ -655,7 +687,7 @@ impl StatsView {
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pipeline")
-            .field("stages", &self.stages.len())
+            .field("stages", &self.stages().count())
             .finish()
     }
 }
@@ -675,7 +707,7 @@ impl Pipeline {
         Self {
             bus,
             policies,
-            stages: Vec::new(),
+            groups: Vec::new(),
             views: Arc::default(),
         }
     }
@@ -701,7 +733,10 @@ impl Pipeline {
     }
 
     /// Starts sinks together: sinks naming the same policy share one redaction stage, so each
-    /// event is redacted once per policy, before it fans out to those sinks' own queues.
+    /// event is redacted once per policy, before it fans out to those sinks' own queues. When
+    /// they name several policies, the stages are fed by one subscription on the agents' bus
+    /// (an emitting agent offers each event to one queue) and a fan-out thread that shares
+    /// each event among the stages.
     pub fn add_group(&mut self, sinks: Vec<SinkSpec>) -> Result<(), SpawnError> {
         let mut groups: BTreeMap<String, Vec<SinkSpec>> = BTreeMap::new();
         for (name, sink, cfg) in sinks {
@@ -720,20 +755,44 @@ impl Pipeline {
                 .or_default()
                 .push((name, sink, cfg));
         }
+        let fanout = if groups.len() > 1 {
+            let feed = Feed::of(
+                groups
+                    .values()
+                    .flatten()
+                    .map(|(name, _, cfg)| (name.as_str(), cfg)),
+            )?;
+            let front = Bus::new();
+            Some((Fanout::spawn(&self.bus, front.clone(), &feed)?, front))
+        } else {
+            None
+        };
+        let (bus, upstream) = match &fanout {
+            Some((f, front)) => (front.clone(), Some(f.probe())),
+            None => (self.bus.clone(), None),
+        };
+        let mut stages = Vec::new();
         for (policy, group) in groups {
             let redactor = self.policies[&policy].clone();
-            let stage = Stage::spawn(&self.bus, redactor, group)?;
-            if let Ok(mut views) = self.views.lock() {
-                views.push(stage.view());
-            }
-            self.stages.push(stage);
+            stages.push(Stage::spawn(&bus, redactor, group, upstream.clone())?);
         }
+        if let Ok(mut views) = self.views.lock() {
+            views.extend(stages.iter().map(Stage::view));
+        }
+        self.groups.push(Group {
+            fanout: fanout.map(|(f, _)| f),
+            stages,
+        });
         Ok(())
     }
 
     /// Every sink's counters (drops at its policy stage included in `dropped`).
     pub fn stats(&self) -> Vec<SinkStats> {
-        self.stages.iter().flat_map(Stage::stats).collect()
+        self.stages().flat_map(Stage::stats).collect()
+    }
+
+    fn stages(&self) -> impl Iterator<Item = &Stage> {
+        self.groups.iter().flat_map(|g| &g.stages)
     }
 
     /// A cloneable, thread-safe reader of every sink's counters — those added so far and
@@ -745,15 +804,29 @@ impl Pipeline {
     /// Moves everything queued at the stages into the sinks and flushes every sink, each within
     /// `timeout`; returns the failures by sink name.
     pub fn flush(&self, timeout: Duration) -> Vec<(String, String)> {
-        self.stages.iter().flat_map(|s| s.flush(timeout)).collect()
+        let mut errors = Vec::new();
+        for g in &self.groups {
+            let fanned_out = g.fanout.as_ref().is_none_or(|f| f.drain(timeout));
+            for s in &g.stages {
+                let stage_errors = s.flush(timeout);
+                if !fanned_out {
+                    errors.extend(
+                        s.sink_names()
+                            .map(|n| (n, "the policy fan-out did not drain in time".to_owned())),
+                    );
+                }
+                errors.extend(stage_errors);
+            }
+        }
+        errors
     }
 
     /// Shuts every stage and sink down in parallel within `timeout` and reports on each sink.
     pub fn shutdown(self, timeout: Duration) -> Vec<ShutdownReport> {
         let handles: Vec<_> = self
-            .stages
+            .groups
             .into_iter()
-            .map(|s| thread::spawn(move || s.shutdown(timeout)))
+            .map(|g| thread::spawn(move || g.shutdown(timeout)))
             .collect();
         handles
             .into_iter()

@@ -1,9 +1,15 @@
-//! The redaction stage: one per policy, in front of the sinks that use it.
+//! The redaction stage: one per policy, in front of the sinks that use it; and the fan-out in
+//! front of the stages.
 //!
-//! The stage holds the policy's subscription on the agents' bus (the union of its sinks'
-//! filters), redacts each event once, and republishes it on a private bus where every sink of
-//! the policy has its own filtered, bounded queue. So an event is redacted once per policy,
-//! before it fans out, and no sink ever sees it unredacted.
+//! The stage holds the policy's subscription (the union of its sinks' filters), redacts each
+//! event once, and republishes it on a private bus where every sink of the policy has its own
+//! filtered, bounded queue. So an event is redacted once per policy, before it fans out, and
+//! no sink ever sees it unredacted.
+//!
+//! When sinks started together use several policies, one [`Fanout`] holds the group's only
+//! subscription on the agents' bus and republishes each event, shared, to the stages' queues
+//! on a bus of its own. An agent then offers each event to one queue, whatever the number of
+//! policies: the copies to the stages are made on the fan-out's thread, not the agent's.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +23,7 @@ use sightline_redact::Redactor;
 use smol_str::SmolStr;
 
 use crate::runner::{ShutdownReport, SinkHandle, SinkSpec, SinkStats, SinkView, SpawnError};
-use crate::OverflowPolicy;
+use crate::{OverflowPolicy, RunnerConfig};
 
 #[derive(Default)]
 struct Counters {
@@ -34,6 +40,9 @@ enum Control {
 pub(crate) struct Stage {
     sinks: Vec<SinkHandle>,
     probe: Probe,
+    /// The fan-out's subscription in front of this stage, if any: what it dropped never
+    /// reached this stage either.
+    upstream: Option<Probe>,
     counters: Arc<Counters>,
     control: flume::Sender<Control>,
     thread: Option<thread::JoinHandle<()>>,
@@ -44,6 +53,7 @@ pub(crate) struct Stage {
 pub(crate) struct StageView {
     sinks: Vec<SinkView>,
     probe: Probe,
+    upstream: Option<Probe>,
     counters: Arc<Counters>,
 }
 
@@ -56,10 +66,12 @@ impl StageView {
     }
 
     /// A sink's stats with its stage's share: redaction counts, and drops at the stage's queue
-    /// (an event the stage could not take never reached any of its sinks).
+    /// and the fan-out's (an event either could not take never reached any of its sinks).
     fn decorate(&self, mut s: SinkStats) -> SinkStats {
-        let stage = self.probe.stats();
-        s.dropped = DropCounts(std::array::from_fn(|i| s.dropped.0[i] + stage.dropped.0[i]));
+        for probe in std::iter::once(&self.probe).chain(&self.upstream) {
+            let up = probe.stats();
+            s.dropped = DropCounts(std::array::from_fn(|i| s.dropped.0[i] + up.dropped.0[i]));
+        }
         s.events_redacted = self.counters.events_redacted.load(Ordering::Relaxed);
         s.redactions = self
             .counters
@@ -76,39 +88,16 @@ impl StageView {
 }
 
 impl Stage {
+    /// A stage for `group` (sinks sharing `redactor`'s policy), subscribed to `bus`: the
+    /// agents' bus, or a fan-out's (`upstream` is then the fan-out's subscription).
     pub(crate) fn spawn(
         bus: &Bus,
         redactor: Arc<Redactor>,
         group: Vec<SinkSpec>,
+        upstream: Option<Probe>,
     ) -> Result<Self, SpawnError> {
         let policy = SmolStr::new(redactor.name());
-        // The stage's subscription: the union of its sinks' filters, the largest queue and
-        // batch, blocking only if a sink chose to block.
-        let mut kinds = KindSet::EMPTY;
-        let mut classes: Option<Vec<SmolStr>> = Some(Vec::new());
-        let (mut min_severity, mut capacity, mut batch) = (Severity::Fatal, 1usize, 1usize);
-        let (mut block, mut linger_ms) = (None::<u64>, u64::MAX);
-        for (name, _, cfg) in &group {
-            let config_err = |source| SpawnError::Config {
-                sink: name.clone(),
-                source,
-            };
-            cfg.subscribe_options(name).map_err(config_err)?;
-            let f = cfg.filter().map_err(config_err)?;
-            kinds = kinds.union(f.kinds);
-            match (&mut classes, f.classes.is_empty()) {
-                (_, true) => classes = None,
-                (Some(c), false) => c.extend(f.classes),
-                (None, false) => {}
-            }
-            min_severity = min_severity.min(f.min_severity);
-            capacity = capacity.max(cfg.queue_capacity);
-            batch = batch.max(cfg.batch_max_events);
-            linger_ms = linger_ms.min(cfg.flush_interval_ms);
-            if cfg.overflow == OverflowPolicy::Block {
-                block = Some(block.unwrap_or(0).max(cfg.block_timeout_ms));
-            }
-        }
+        let feed = Feed::of(group.iter().map(|(name, _, cfg)| (name.as_str(), cfg)))?;
         let stage_bus = Bus::new();
         let sinks = group
             .into_iter()
@@ -116,33 +105,19 @@ impl Stage {
                 SinkHandle::spawn_with_policy(&stage_bus, &name, sink, cfg, policy.clone())
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let filter = Filter::kinds(kinds)
-            .classes(classes.unwrap_or_default())
-            .min_severity(min_severity);
-        let overflow = block.map_or(Overflow::DropNewest, |ms| Overflow::Block {
-            timeout: Duration::from_millis(ms),
-        });
-        let sub = bus.subscribe(
-            SubscribeOptions::new(format!("policy:{policy}"))
-                .filter(filter)
-                .capacity(capacity)
-                .overflow(overflow)
-                .wake_threshold((batch / 2).clamp(1, capacity)),
-        );
+        let sub = bus.subscribe(feed.options(format!("policy:{policy}")));
         let probe = sub.probe();
         let counters = Arc::new(Counters::default());
         let (control, control_rx) = flume::unbounded();
         let worker = Worker {
-            sub,
             stage_bus,
             redactor,
             counters: counters.clone(),
-            batch,
-            wait: Duration::from_millis(linger_ms.clamp(1, 50)),
         };
+        let (batch, wait) = (feed.batch, feed.wait);
         let thread = thread::Builder::new()
             .name(format!("stage-{policy}"))
-            .spawn(move || worker.run(control_rx))
+            .spawn(move || pump(&sub, batch, wait, &control_rx, |b| worker.forward(b)))
             .map_err(|source| SpawnError::Thread {
                 sink: format!("policy stage {policy}"),
                 source,
@@ -150,6 +125,7 @@ impl Stage {
         Ok(Self {
             sinks,
             probe,
+            upstream,
             counters,
             control,
             thread: Some(thread),
@@ -160,12 +136,18 @@ impl Stage {
         StageView {
             sinks: self.sinks.iter().map(SinkHandle::view).collect(),
             probe: self.probe.clone(),
+            upstream: self.upstream.clone(),
             counters: self.counters.clone(),
         }
     }
 
     pub(crate) fn stats(&self) -> Vec<SinkStats> {
         self.view().stats()
+    }
+
+    /// The names of the stage's sinks.
+    pub(crate) fn sink_names(&self) -> impl Iterator<Item = String> + '_ {
+        self.sinks.iter().map(|s| s.name().to_owned())
     }
 
     pub(crate) fn flush(&self, timeout: Duration) -> Vec<(String, String)> {
@@ -233,50 +215,12 @@ impl Drop for Stage {
 }
 
 struct Worker {
-    sub: Subscription,
     stage_bus: Bus,
     redactor: Arc<Redactor>,
     counters: Arc<Counters>,
-    batch: usize,
-    wait: Duration,
 }
 
 impl Worker {
-    fn run(self, control: flume::Receiver<Control>) {
-        let mut buf: Vec<Event> = Vec::with_capacity(self.batch);
-        loop {
-            match control.try_recv() {
-                Ok(Control::Drain(reply)) => {
-                    loop {
-                        buf.clear();
-                        if self.sub.drain(&mut buf, self.batch) == 0 {
-                            break;
-                        }
-                        self.forward(&mut buf);
-                    }
-                    let _ = reply.send(());
-                    continue;
-                }
-                Ok(Control::Stop(reply)) => {
-                    let mut rest = self.sub.close();
-                    self.forward(&mut rest);
-                    let _ = reply.send(());
-                    return;
-                }
-                Err(flume::TryRecvError::Disconnected) => {
-                    let mut rest = self.sub.close();
-                    self.forward(&mut rest);
-                    return;
-                }
-                Err(flume::TryRecvError::Empty) => {}
-            }
-            buf.clear();
-            if self.sub.recv_batch(&mut buf, self.batch, self.wait) > 0 {
-                self.forward(&mut buf);
-            }
-        }
-    }
-
     /// Redacts each event once, then offers it to the policy's sinks.
     fn forward(&self, batch: &mut Vec<Event>) {
         if batch.is_empty() {
@@ -309,5 +253,184 @@ impl Worker {
             }
         }
         self.stage_bus.publish_batch(batch.drain(..));
+    }
+}
+
+/// Moves events from `sub` to `forward` in batches until told to stop: a stage's loop and a
+/// fan-out's. `Drain` forwards everything queued now and answers; `Stop` (or the controller
+/// going away) closes the subscription, forwards what it held and ends.
+fn pump(
+    sub: &Subscription,
+    batch: usize,
+    wait: Duration,
+    control: &flume::Receiver<Control>,
+    mut forward: impl FnMut(&mut Vec<Event>),
+) {
+    let mut buf: Vec<Event> = Vec::with_capacity(batch);
+    loop {
+        match control.try_recv() {
+            Ok(Control::Drain(reply)) => {
+                loop {
+                    buf.clear();
+                    if sub.drain(&mut buf, batch) == 0 {
+                        break;
+                    }
+                    forward(&mut buf);
+                }
+                let _ = reply.send(());
+                continue;
+            }
+            Ok(Control::Stop(reply)) => {
+                let mut rest = sub.close();
+                forward(&mut rest);
+                let _ = reply.send(());
+                return;
+            }
+            Err(flume::TryRecvError::Disconnected) => {
+                let mut rest = sub.close();
+                forward(&mut rest);
+                return;
+            }
+            Err(flume::TryRecvError::Empty) => {}
+        }
+        buf.clear();
+        if sub.recv_batch(&mut buf, batch, wait) > 0 {
+            forward(&mut buf);
+        }
+    }
+}
+
+/// What a set of sinks needs from the subscription that feeds them: the union of their
+/// filters, the largest queue and batch, the shortest linger, and blocking (for the longest
+/// timeout) only if one of them chose to block.
+pub(crate) struct Feed {
+    filter: Filter,
+    capacity: usize,
+    batch: usize,
+    wait: Duration,
+    overflow: Overflow,
+}
+
+impl Feed {
+    /// The feed of these sinks; an invalid configuration is reported against its sink.
+    pub(crate) fn of<'a>(
+        sinks: impl IntoIterator<Item = (&'a str, &'a RunnerConfig)>,
+    ) -> Result<Self, SpawnError> {
+        let mut kinds = KindSet::EMPTY;
+        let mut classes: Option<Vec<SmolStr>> = Some(Vec::new());
+        let (mut min_severity, mut capacity, mut batch) = (Severity::Fatal, 1usize, 1usize);
+        let (mut block, mut linger_ms) = (None::<u64>, u64::MAX);
+        for (name, cfg) in sinks {
+            let config_err = |source| SpawnError::Config {
+                sink: name.to_owned(),
+                source,
+            };
+            cfg.subscribe_options(name).map_err(config_err)?;
+            let f = cfg.filter().map_err(config_err)?;
+            kinds = kinds.union(f.kinds);
+            match (&mut classes, f.classes.is_empty()) {
+                (_, true) => classes = None,
+                (Some(c), false) => c.extend(f.classes),
+                (None, false) => {}
+            }
+            min_severity = min_severity.min(f.min_severity);
+            capacity = capacity.max(cfg.queue_capacity);
+            batch = batch.max(cfg.batch_max_events);
+            linger_ms = linger_ms.min(cfg.flush_interval_ms);
+            if cfg.overflow == OverflowPolicy::Block {
+                block = Some(block.unwrap_or(0).max(cfg.block_timeout_ms));
+            }
+        }
+        Ok(Self {
+            filter: Filter::kinds(kinds)
+                .classes(classes.unwrap_or_default())
+                .min_severity(min_severity),
+            capacity,
+            batch,
+            wait: Duration::from_millis(linger_ms.clamp(1, 50)),
+            overflow: block.map_or(Overflow::DropNewest, |ms| Overflow::Block {
+                timeout: Duration::from_millis(ms),
+            }),
+        })
+    }
+
+    /// The subscription's options, named `name`.
+    fn options(&self, name: String) -> SubscribeOptions {
+        SubscribeOptions::new(name)
+            .filter(self.filter.clone())
+            .capacity(self.capacity)
+            .overflow(self.overflow)
+            .wake_threshold((self.batch / 2).clamp(1, self.capacity))
+    }
+}
+
+/// The one subscription on the agents' bus of sinks started together under several policies:
+/// it republishes each event on `front`, where each policy's stage has its queue.
+pub(crate) struct Fanout {
+    probe: Probe,
+    control: flume::Sender<Control>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Fanout {
+    /// Subscribes to `bus` with `feed` (the union of every stage's) and starts the thread
+    /// that republishes on `front`.
+    pub(crate) fn spawn(bus: &Bus, front: Bus, feed: &Feed) -> Result<Self, SpawnError> {
+        let sub = bus.subscribe(feed.options("fanout".to_owned()));
+        let probe = sub.probe();
+        let (control, control_rx) = flume::unbounded();
+        let (batch, wait) = (feed.batch, feed.wait);
+        let thread = thread::Builder::new()
+            .name("stage-fanout".to_owned())
+            .spawn(move || {
+                pump(&sub, batch, wait, &control_rx, |b| {
+                    front.publish_batch(b.drain(..))
+                })
+            })
+            .map_err(|source| SpawnError::Thread {
+                sink: "policy fan-out".to_owned(),
+                source,
+            })?;
+        Ok(Self {
+            probe,
+            control,
+            thread: Some(thread),
+        })
+    }
+
+    /// The fan-out's subscription, for the stages' stats.
+    pub(crate) fn probe(&self) -> Probe {
+        self.probe.clone()
+    }
+
+    /// Moves everything queued at the fan-out to the stages; `false` if that took longer
+    /// than `timeout`.
+    pub(crate) fn drain(&self, timeout: Duration) -> bool {
+        let (tx, rx) = flume::bounded(1);
+        self.control.send(Control::Drain(tx)).is_ok() && rx.recv_timeout(timeout).is_ok()
+    }
+
+    /// Stops taking events and hands what it held to the stages, by `deadline`. Returns
+    /// whether it did, and how many events were still queued if it did not.
+    pub(crate) fn stop(&mut self, deadline: Instant) -> (bool, u64) {
+        let (tx, rx) = flume::bounded(1);
+        let stopped =
+            self.control.send(Control::Stop(tx)).is_ok() && rx.recv_deadline(deadline).is_ok();
+        if stopped {
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+            (true, 0)
+        } else {
+            (false, self.probe.stats().queued as u64)
+        }
+    }
+}
+
+impl Drop for Fanout {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.stop(Instant::now() + Duration::from_secs(5));
+        }
     }
 }
