@@ -13,7 +13,7 @@ use sightline_event::Event;
 use sightline_redact::{PolicyError, Redactor};
 use smol_str::SmolStr;
 
-use crate::stage::{Fanout, Feed, Stage, StageView};
+use crate::stage::{shut_down_behind, Feed, Pump, Stage, StageView};
 use crate::{ConfigError, RunnerConfig, Sink};
 
 /// Why events handed to a sink were not delivered.
@@ -634,7 +634,7 @@ pub struct Pipeline {
 
 /// Sinks started together: a stage per policy, behind one fan-out when there are several.
 struct Group {
-    fanout: Option<Fanout>,
+    fanout: Option<Pump>,
     stages: Vec<Stage>,
 }
 
@@ -647,20 +647,8 @@ impl Group {
             None => (true, 0),
         };
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let handles: Vec<_> = std::mem::take(&mut self.stages)
-            .into_iter()
-            .map(|s| thread::spawn(move || s.shutdown(remaining)))
-            .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| h.join().ok())
-            .flatten()
-            .map(|mut r| {
-                r.undelivered += stuck;
-                r.finished &= stopped;
-                r
-            })
-            .collect()
+        let stages = std::mem::take(&mut self.stages);
+        shut_down_behind(stages, move |s| s.shutdown(remaining), stopped, stuck)
     }
 }
 
@@ -763,7 +751,7 @@ impl Pipeline {
                     .map(|(name, _, cfg)| (name.as_str(), cfg)),
             )?;
             let front = Bus::new();
-            Some((Fanout::spawn(&self.bus, front.clone(), &feed)?, front))
+            Some((Pump::fanout(&self.bus, front.clone(), &feed)?, front))
         } else {
             None
         };

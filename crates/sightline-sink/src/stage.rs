@@ -39,13 +39,11 @@ enum Control {
 
 pub(crate) struct Stage {
     sinks: Vec<SinkHandle>,
-    probe: Probe,
+    pump: Pump,
     /// The fan-out's subscription in front of this stage, if any: what it dropped never
     /// reached this stage either.
     upstream: Option<Probe>,
     counters: Arc<Counters>,
-    control: flume::Sender<Control>,
-    thread: Option<thread::JoinHandle<()>>,
 }
 
 /// Reads a stage's sinks' counters, with the stage's share, from any thread.
@@ -106,36 +104,31 @@ impl Stage {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let sub = bus.subscribe(feed.options(format!("policy:{policy}")));
-        let probe = sub.probe();
         let counters = Arc::new(Counters::default());
-        let (control, control_rx) = flume::unbounded();
         let worker = Worker {
             stage_bus,
             redactor,
             counters: counters.clone(),
         };
-        let (batch, wait) = (feed.batch, feed.wait);
-        let thread = thread::Builder::new()
-            .name(format!("stage-{policy}"))
-            .spawn(move || pump(&sub, batch, wait, &control_rx, |b| worker.forward(b)))
-            .map_err(|source| SpawnError::Thread {
-                sink: format!("policy stage {policy}"),
-                source,
-            })?;
+        let pump = Pump::start(
+            sub,
+            &feed,
+            format!("stage-{policy}"),
+            format!("policy stage {policy}"),
+            move |b| worker.forward(b),
+        )?;
         Ok(Self {
             sinks,
-            probe,
+            pump,
             upstream,
             counters,
-            control,
-            thread: Some(thread),
         })
     }
 
     pub(crate) fn view(&self) -> StageView {
         StageView {
             sinks: self.sinks.iter().map(SinkHandle::view).collect(),
-            probe: self.probe.clone(),
+            probe: self.pump.probe(),
             upstream: self.upstream.clone(),
             counters: self.counters.clone(),
         }
@@ -151,9 +144,7 @@ impl Stage {
     }
 
     pub(crate) fn flush(&self, timeout: Duration) -> Vec<(String, String)> {
-        let (tx, rx) = flume::bounded(1);
-        let drained =
-            self.control.send(Control::Drain(tx)).is_ok() && rx.recv_timeout(timeout).is_ok();
+        let drained = self.pump.drain(timeout);
         let mut errors: Vec<(String, String)> = self
             .sinks
             .iter()
@@ -172,45 +163,17 @@ impl Stage {
 
     pub(crate) fn shutdown(mut self, timeout: Duration) -> Vec<ShutdownReport> {
         let deadline = Instant::now() + timeout;
-        let (tx, rx) = flume::bounded(1);
-        let stopped =
-            self.control.send(Control::Stop(tx)).is_ok() && rx.recv_deadline(deadline).is_ok();
-        let stuck_at_stage = if stopped {
-            if let Some(t) = self.thread.take() {
-                let _ = t.join();
-            }
-            0
-        } else {
-            self.probe.stats().queued as u64
-        };
+        let (stopped, stuck) = self.pump.stop(deadline);
         let remaining = deadline.saturating_duration_since(Instant::now());
         let view = self.view();
         let sinks = std::mem::take(&mut self.sinks);
-        let handles: Vec<_> = sinks
+        shut_down_behind(sinks, move |s| vec![s.shutdown(remaining)], stopped, stuck)
             .into_iter()
-            .map(|s| thread::spawn(move || s.shutdown(remaining)))
-            .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| h.join().ok())
             .map(|mut r| {
-                r.undelivered += stuck_at_stage;
-                r.finished &= stopped;
                 r.stats = view.decorate(r.stats);
                 r
             })
             .collect()
-    }
-}
-
-impl Drop for Stage {
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            let (tx, rx) = flume::bounded(1);
-            if self.control.send(Control::Stop(tx)).is_ok() {
-                let _ = rx.recv_timeout(Duration::from_secs(5));
-            }
-        }
     }
 }
 
@@ -264,7 +227,7 @@ fn pump(
     batch: usize,
     wait: Duration,
     control: &flume::Receiver<Control>,
-    mut forward: impl FnMut(&mut Vec<Event>),
+    forward: &mut impl FnMut(&mut Vec<Event>),
 ) {
     let mut buf: Vec<Event> = Vec::with_capacity(batch);
     loop {
@@ -364,33 +327,31 @@ impl Feed {
     }
 }
 
-/// The one subscription on the agents' bus of sinks started together under several policies:
-/// it republishes each event on `front`, where each policy's stage has its queue.
-pub(crate) struct Fanout {
+/// A thread moving a subscription's events to a `forward` step in batches (a stage's, a
+/// fan-out's), and the controls to drain and stop it.
+pub(crate) struct Pump {
     probe: Probe,
     control: flume::Sender<Control>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
-impl Fanout {
-    /// Subscribes to `bus` with `feed` (the union of every stage's) and starts the thread
-    /// that republishes on `front`.
-    pub(crate) fn spawn(bus: &Bus, front: Bus, feed: &Feed) -> Result<Self, SpawnError> {
-        let sub = bus.subscribe(feed.options("fanout".to_owned()));
+impl Pump {
+    /// Starts the thread `name` that pumps `sub` (batched and lingering as `feed` says) into
+    /// `forward`; `what` names it in an error.
+    fn start(
+        sub: Subscription,
+        feed: &Feed,
+        name: String,
+        what: String,
+        mut forward: impl FnMut(&mut Vec<Event>) + Send + 'static,
+    ) -> Result<Self, SpawnError> {
         let probe = sub.probe();
         let (control, control_rx) = flume::unbounded();
         let (batch, wait) = (feed.batch, feed.wait);
         let thread = thread::Builder::new()
-            .name("stage-fanout".to_owned())
-            .spawn(move || {
-                pump(&sub, batch, wait, &control_rx, |b| {
-                    front.publish_batch(b.drain(..))
-                })
-            })
-            .map_err(|source| SpawnError::Thread {
-                sink: "policy fan-out".to_owned(),
-                source,
-            })?;
+            .name(name)
+            .spawn(move || pump(&sub, batch, wait, &control_rx, &mut forward))
+            .map_err(|source| SpawnError::Thread { sink: what, source })?;
         Ok(Self {
             probe,
             control,
@@ -398,20 +359,33 @@ impl Fanout {
         })
     }
 
-    /// The fan-out's subscription, for the stages' stats.
+    /// The one subscription on the agents' bus of sinks started together under several
+    /// policies: it republishes each event on `front`, where each policy's stage has its
+    /// queue. `feed` is the union of every stage's.
+    pub(crate) fn fanout(bus: &Bus, front: Bus, feed: &Feed) -> Result<Self, SpawnError> {
+        let sub = bus.subscribe(feed.options("fanout".to_owned()));
+        Self::start(
+            sub,
+            feed,
+            "stage-fanout".to_owned(),
+            "policy fan-out".to_owned(),
+            move |b| front.publish_batch(b.drain(..)),
+        )
+    }
+
+    /// The subscription's counters.
     pub(crate) fn probe(&self) -> Probe {
         self.probe.clone()
     }
 
-    /// Moves everything queued at the fan-out to the stages; `false` if that took longer
-    /// than `timeout`.
+    /// Forwards everything queued now; `false` if that took longer than `timeout`.
     pub(crate) fn drain(&self, timeout: Duration) -> bool {
         let (tx, rx) = flume::bounded(1);
         self.control.send(Control::Drain(tx)).is_ok() && rx.recv_timeout(timeout).is_ok()
     }
 
-    /// Stops taking events and hands what it held to the stages, by `deadline`. Returns
-    /// whether it did, and how many events were still queued if it did not.
+    /// Stops taking events and forwards what it held, by `deadline`. Returns whether it
+    /// did, and how many events were still queued if it did not.
     pub(crate) fn stop(&mut self, deadline: Instant) -> (bool, u64) {
         let (tx, rx) = flume::bounded(1);
         let stopped =
@@ -427,10 +401,34 @@ impl Fanout {
     }
 }
 
-impl Drop for Fanout {
+impl Drop for Pump {
     fn drop(&mut self) {
         if self.thread.is_some() {
             self.stop(Instant::now() + Duration::from_secs(5));
         }
     }
+}
+
+/// Shuts `parts` down at once, each on its own thread, and collects their reports, marked
+/// with what the step in front of them left behind (`stopped`, `stuck`).
+pub(crate) fn shut_down_behind<T: Send + 'static>(
+    parts: Vec<T>,
+    shutdown: impl Fn(T) -> Vec<ShutdownReport> + Send + Copy + 'static,
+    stopped: bool,
+    stuck: u64,
+) -> Vec<ShutdownReport> {
+    let handles: Vec<_> = parts
+        .into_iter()
+        .map(|p| thread::spawn(move || shutdown(p)))
+        .collect();
+    handles
+        .into_iter()
+        .filter_map(|h| h.join().ok())
+        .flatten()
+        .map(|mut r| {
+            r.undelivered += stuck;
+            r.finished &= stopped;
+            r
+        })
+        .collect()
 }
