@@ -458,8 +458,6 @@ impl Shared {
     }
 }
 
-/// Offers `event` to every matching subscriber: clones for all but the last, moves into the last.
-#[inline(always)]
 /// Offers an event to every matching subscription: moved into the only one, or shared (one
 /// allocation, a reference count each) among several, as [`Emitter`] does.
 fn deliver(subs: &[Arc<SubShared>], event: Event) {

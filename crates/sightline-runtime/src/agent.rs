@@ -236,8 +236,9 @@ impl Ctx {
                 version,
                 changed_paths: changed,
                 size_bytes: size,
-                // Diffed off this thread, by the first consumer that reads it.
-                diff: Some(Sensitive(StatePatch::between(old, new))),
+                // Diffed off this thread, by the first consumer that reads it. The old state
+                // is counted at the new one's size: an estimate, for the pending budget.
+                diff: Some(Sensitive(StatePatch::between(old, new, 2 * size))),
                 source: Some(Name::new_static("server")),
             });
         }
@@ -247,9 +248,10 @@ impl Ctx {
     }
 }
 
-/// The top-level JSON pointers whose values differ between two states (sorted): what a
-/// JSON-Patch between them touches, found by comparing values (no allocation but the
-/// paths). A state that is not an object changes as a whole (`/`).
+/// The top-level JSON pointers whose values differ between two states, in the order a
+/// JSON-Patch between them lists them (the new state's changed and added keys, then the
+/// removed ones), found by comparing values: no allocation but the paths. A state that is
+/// not an object changes as a whole (`/`).
 fn changed_paths(old: &Value, new: &Value) -> Vec<Name> {
     let (Value::Object(a), Value::Object(b)) = (old, new) else {
         return if old == new {
@@ -258,12 +260,12 @@ fn changed_paths(old: &Value, new: &Value) -> Vec<Name> {
             vec![Name::new_static("/")]
         };
     };
-    let mut changed: Vec<Name> = b
-        .iter()
+    b.iter()
         .filter(|(k, v)| a.get(k.as_str()) != Some(*v))
         .chain(a.iter().filter(|(k, _)| !b.contains_key(k.as_str())))
         .map(|(k, _)| {
-            let mut path = Name::new_static("/").to_string();
+            let mut path = String::with_capacity(k.len() + 1);
+            path.push('/');
             // RFC 6901: `~` is written `~0` and `/` is written `~1`.
             for c in k.chars() {
                 match c {
@@ -274,9 +276,7 @@ fn changed_paths(old: &Value, new: &Value) -> Vec<Name> {
             }
             Name::from(path)
         })
-        .collect();
-    changed.sort_unstable();
-    changed
+        .collect()
 }
 
 #[cfg(test)]
@@ -289,22 +289,22 @@ mod tests {
         let old = json!({"same": [1, 2], "n": 1, "gone": true, "a/b~c": {"x": 1}});
         let new = json!({"same": [1, 2], "n": 2, "added": null, "a/b~c": {"x": 2}});
         let patch = json_patch::diff(&old, &new);
-        let mut tops: Vec<String> = patch
-            .iter()
-            .map(|op| {
-                let path = serde_json::to_value(op).unwrap()["path"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned();
-                format!("/{}", path.split('/').nth(1).unwrap())
-            })
-            .collect();
-        tops.sort();
-        tops.dedup();
+        let mut tops: Vec<String> = Vec::new();
+        for op in patch.iter() {
+            let path = serde_json::to_value(op).unwrap()["path"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let top = format!("/{}", path.split('/').nth(1).unwrap());
+            if !tops.contains(&top) {
+                tops.push(top);
+            }
+        }
+        // The same paths, in the same order, as the JSON-Patch.
         assert_eq!(changed_paths(&old, &new), tops);
         assert_eq!(
             changed_paths(&old, &new),
-            vec!["/added", "/a~1b~0c", "/gone", "/n"]
+            vec!["/a~1b~0c", "/added", "/n", "/gone"]
         );
         assert!(changed_paths(&new, &new).is_empty());
         assert_eq!(changed_paths(&Value::Null, &new), vec!["/"]);

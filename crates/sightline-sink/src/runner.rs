@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use std::collections::BTreeMap;
 
-use sightline_bus::{Bus, DropCounts, Probe, Subscription};
+use sightline_bus::{Bus, DropCounts, Filter, Probe, Subscription};
 use sightline_event::Event;
 use sightline_redact::{PolicyError, Redactor};
 use smol_str::SmolStr;
@@ -624,6 +624,9 @@ impl Worker {
 /// A sink to start: its name, the sink, and how it is fed.
 pub type SinkSpec = (String, Box<dyn Sink>, RunnerConfig);
 
+/// A policy's name and the sinks that named it.
+type PolicySinks = (String, Vec<SinkSpec>);
+
 /// A bus and the sinks running on it.
 pub struct Pipeline {
     bus: Bus,
@@ -632,8 +635,10 @@ pub struct Pipeline {
     views: Arc<Mutex<Vec<StageView>>>,
 }
 
-/// Sinks started together: a stage per policy, behind one fan-out when there are several.
+/// Stages started together: behind one fan-out, or each on its own subscription.
 struct Group {
+    // Declared (so dropped) first: a group dropped without `shutdown` hands what the fan-out
+    // held to the stages before they stop.
     fanout: Option<Pump>,
     stages: Vec<Stage>,
 }
@@ -721,10 +726,10 @@ impl Pipeline {
     }
 
     /// Starts sinks together: sinks naming the same policy share one redaction stage, so each
-    /// event is redacted once per policy, before it fans out to those sinks' own queues. When
-    /// they name several policies, the stages are fed by one subscription on the agents' bus
-    /// (an emitting agent offers each event to one queue) and a fan-out thread that shares
-    /// each event among the stages.
+    /// event is redacted once per policy, before it fans out to those sinks' own queues. The
+    /// stages of several policies that take the same events (and whose sinks never block)
+    /// are fed by one subscription on the agents' bus, so an emitting agent offers each event
+    /// to one queue, and a fan-out thread shares each event among them.
     pub fn add_group(&mut self, sinks: Vec<SinkSpec>) -> Result<(), SpawnError> {
         let mut groups: BTreeMap<String, Vec<SinkSpec>> = BTreeMap::new();
         for (name, sink, cfg) in sinks {
@@ -743,38 +748,72 @@ impl Pipeline {
                 .or_default()
                 .push((name, sink, cfg));
         }
-        let fanout = if groups.len() > 1 {
+        // Policies whose stages take the same events, and whose sinks never block, share one
+        // fan-out. A stage with a narrower filter keeps its own subscription (so nobody is
+        // charged for drops of events it would not have taken), and so does one with a
+        // blocking sink (so it cannot stall the others).
+        let mut shared: Vec<(Filter, Vec<PolicySinks>)> = Vec::new();
+        let mut alone: Vec<PolicySinks> = Vec::new();
+        for (policy, group) in groups {
+            let feed = Feed::of(group.iter().map(|(name, _, cfg)| (name.as_str(), cfg)))?;
+            if feed.blocks() {
+                alone.push((policy, group));
+            } else if let Some((_, same)) = shared.iter_mut().find(|(f, _)| f == feed.filter()) {
+                same.push((policy, group));
+            } else {
+                shared.push((feed.filter().clone(), vec![(policy, group)]));
+            }
+        }
+        for (_, policies) in shared {
+            if policies.len() == 1 {
+                alone.extend(policies);
+                continue;
+            }
             let feed = Feed::of(
-                groups
-                    .values()
-                    .flatten()
+                policies
+                    .iter()
+                    .flat_map(|(_, group)| group)
                     .map(|(name, _, cfg)| (name.as_str(), cfg)),
             )?;
             let front = Bus::new();
-            Some((Pump::fanout(&self.bus, front.clone(), &feed)?, front))
-        } else {
-            None
-        };
-        let (bus, upstream) = match &fanout {
-            Some((f, front)) => (front.clone(), Some(f.probe())),
-            None => (self.bus.clone(), None),
-        };
+            let fanout = Pump::fanout(&self.bus, front.clone(), &feed)?;
+            let stages = self.spawn_stages(&front, policies, Some(fanout.probe()))?;
+            self.groups.push(Group {
+                fanout: Some(fanout),
+                stages,
+            });
+        }
+        if !alone.is_empty() {
+            let bus = self.bus.clone();
+            let stages = self.spawn_stages(&bus, alone, None)?;
+            self.groups.push(Group {
+                fanout: None,
+                stages,
+            });
+        }
+        Ok(())
+    }
+
+    /// Starts a stage per policy on `bus` (behind the fan-out `upstream`, if any).
+    fn spawn_stages(
+        &self,
+        bus: &Bus,
+        policies: Vec<PolicySinks>,
+        upstream: Option<Probe>,
+    ) -> Result<Vec<Stage>, SpawnError> {
         let mut stages = Vec::new();
-        for (policy, group) in groups {
+        for (policy, group) in policies {
             let redactor = self.policies[&policy].clone();
-            stages.push(Stage::spawn(&bus, redactor, group, upstream.clone())?);
+            stages.push(Stage::spawn(bus, redactor, group, upstream.clone())?);
         }
         if let Ok(mut views) = self.views.lock() {
             views.extend(stages.iter().map(Stage::view));
         }
-        self.groups.push(Group {
-            fanout: fanout.map(|(f, _)| f),
-            stages,
-        });
-        Ok(())
+        Ok(stages)
     }
 
-    /// Every sink's counters (drops at its policy stage included in `dropped`).
+    /// Every sink's counters (drops at its policy stage, and at the fan-out in front of it,
+    /// included in `dropped`).
     pub fn stats(&self) -> Vec<SinkStats> {
         self.stages().flat_map(Stage::stats).collect()
     }

@@ -6,10 +6,11 @@
 //! filtered, bounded queue. So an event is redacted once per policy, before it fans out, and
 //! no sink ever sees it unredacted.
 //!
-//! When sinks started together use several policies, one [`Fanout`] holds the group's only
-//! subscription on the agents' bus and republishes each event, shared, to the stages' queues
-//! on a bus of its own. An agent then offers each event to one queue, whatever the number of
-//! policies: the copies to the stages are made on the fan-out's thread, not the agent's.
+//! When sinks started together use several policies whose stages take the same events, one
+//! fan-out ([`Pump::fanout`]) holds their only subscription on the agents' bus and
+//! republishes each event, shared, to the stages' queues on a bus of its own. An agent then
+//! offers each event to one queue, whatever the number of policies: the copies to the stages
+//! are made on the fan-out's thread, not the agent's.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,8 +39,10 @@ enum Control {
 }
 
 pub(crate) struct Stage {
-    sinks: Vec<SinkHandle>,
+    // Declared (so dropped) first: a stage dropped without `shutdown` stops its thread, which
+    // hands what it held to the sinks, before the sinks stop.
     pump: Pump,
+    sinks: Vec<SinkHandle>,
     /// The fan-out's subscription in front of this stage, if any: what it dropped never
     /// reached this stage either.
     upstream: Option<Probe>,
@@ -118,8 +121,8 @@ impl Stage {
             move |b| worker.forward(b),
         )?;
         Ok(Self {
-            sinks,
             pump,
+            sinks,
             upstream,
             counters,
         })
@@ -317,6 +320,16 @@ impl Feed {
         })
     }
 
+    /// The union of the sinks' filters.
+    pub(crate) fn filter(&self) -> &Filter {
+        &self.filter
+    }
+
+    /// Whether one of the sinks blocks rather than drops when its queue is full.
+    pub(crate) fn blocks(&self) -> bool {
+        matches!(self.overflow, Overflow::Block { .. })
+    }
+
     /// The subscription's options, named `name`.
     fn options(&self, name: String) -> SubscribeOptions {
         SubscribeOptions::new(name)
@@ -390,8 +403,11 @@ impl Pump {
         let (tx, rx) = flume::bounded(1);
         let stopped =
             self.control.send(Control::Stop(tx)).is_ok() && rx.recv_deadline(deadline).is_ok();
+        // Either way the thread is done with here: joined, or (told to stop, and late)
+        // left to finish on its own rather than waited for again on drop.
+        let thread = self.thread.take();
         if stopped {
-            if let Some(t) = self.thread.take() {
+            if let Some(t) = thread {
                 let _ = t.join();
             }
             (true, 0)

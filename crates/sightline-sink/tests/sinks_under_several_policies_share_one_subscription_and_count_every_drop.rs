@@ -97,3 +97,57 @@ fn what_the_shared_subscription_drops_is_counted_for_every_sink_behind_it() {
         assert!(s.dropped.total() >= fanout_dropped, "{r:?}");
     }
 }
+
+#[test]
+fn a_blocking_sink_or_a_narrower_filter_keeps_a_subscription_of_its_own() {
+    let bus = Bus::new();
+    let mut p = Pipeline::new(bus.clone()).unwrap();
+    let (a, _) = MemorySink::new(100);
+    let (b, _) = MemorySink::new(100);
+    let (c, _) = MemorySink::new(100);
+    let (d, _) = MemorySink::new(100);
+    let blocking = RunnerConfig {
+        overflow: sightline_sink::OverflowPolicy::Block,
+        ..runner("otlp", 64)
+    };
+    let failures_only = RunnerConfig {
+        min_severity: "error".into(),
+        ..runner("metrics", 64)
+    };
+    p.add_group(vec![
+        ("raw".into(), Box::new(a), runner("none", 64)),
+        ("archive".into(), Box::new(b), runner("archive", 64)),
+        ("otlp".into(), Box::new(c), blocking),
+        ("failures".into(), Box::new(d), failures_only),
+    ])
+    .unwrap();
+    // A stalled blocking sink cannot hold up the others, and the failures-only sink is not
+    // charged for info events the shared subscription drops.
+    let mut names: Vec<String> = bus.stats().into_iter().map(|s| s.name.into()).collect();
+    names.sort();
+    assert_eq!(names, ["fanout", "policy:metrics", "policy:otlp"]);
+    p.shutdown(Duration::from_secs(10));
+}
+
+#[test]
+fn a_pipeline_dropped_without_shutdown_still_hands_everything_on() {
+    let bus = Bus::new();
+    let mut p = Pipeline::new(bus.clone()).unwrap();
+    let (a, a_events) = MemorySink::new(10_000);
+    let (b, b_events) = MemorySink::new(10_000);
+    // A long linger, so events are still at the fan-out and the stages when it is dropped.
+    let lingering = |policy: &str| RunnerConfig {
+        batch_max_events: 4096,
+        flush_interval_ms: 10_000,
+        ..runner(policy, 4096)
+    };
+    p.add_group(vec![
+        ("raw".into(), Box::new(a), lingering("none")),
+        ("archive".into(), Box::new(b), lingering("archive")),
+    ])
+    .unwrap();
+    emit(&bus, 500);
+    drop(p);
+    assert_eq!(a_events.len(), 500);
+    assert_eq!(b_events.len(), 500);
+}
