@@ -2,8 +2,8 @@
 //!
 //! A sink is where events go: an archive, a metrics registry, an OTLP exporter, a test's
 //! memory. This crate holds the [`Sink`] trait and the runner that gives every sink its own
-//! subscription (bounded queue, overflow policy) and its own worker thread, so that a sink that
-//! is slow, failing or panicking never slows the agents or the other sinks. The runner batches,
+//! bounded queue (with its overflow policy) and its own worker thread, so that a sink that is
+//! slow, failing or panicking never slows the agents or the other sinks. The runner batches,
 //! retries transient errors with backoff, flushes on an interval and on request, shuts down
 //! within a deadline (draining what it can and reporting what it could not deliver), and keeps
 //! counters of everything: received, written, failed by reason, retries, panics, latency.
@@ -26,76 +26,70 @@
 //! assert_eq!(reports[0].undelivered, 0);
 //! assert_eq!(memory.events().len(), 1);
 //! ```
+//!
+//! ## The hops an event takes
+//!
+//! An event leaves the agent's thread through a queue (a subscription on a bus) and reaches
+//! the sink on the sink's worker thread; in between there may be a fan-out thread and a
+//! redaction stage thread, each behind a queue of its own. Which hops exist depends on how
+//! the sinks were started ([`Pipeline::add`], [`Pipeline::add_group`]):
+//!
+//! ```text
+//! A. a policy with one sink (every `Pipeline::add`): 1 thread hop
+//!    agent ──▶ [sink queue "<sink>"] ──▶ sink worker "sink-<sink>": redact, batch, write
+//!
+//! B. a policy with several sinks: 2 thread hops
+//!    agent ──▶ [stage queue "policy:<p>"] ──▶ stage "stage-<p>": redact once
+//!          ──▶ [sink queue "<sink>"] per sink ──▶ sink worker: batch, write
+//!
+//! C. several policies started together taking the same events, none with a blocking sink
+//!    agent ──▶ [fan-out queue "fanout"] ──▶ fan-out "stage-fanout": share each event
+//!          ──▶ then, per policy, A (2 thread hops) or B (3 thread hops) on the fan-out's bus
+//!    (a policy with a blocking sink, or a narrower filter, keeps its own queue: A or B)
+//! ```
+//!
+//! | queue | on | capacity | when full |
+//! |---|---|---|---|
+//! | `fanout` | the agents' bus | the largest of its sinks' `queue_capacity` | `drop_newest` (sinks that block never share one) |
+//! | `policy:<p>` | the agents' bus, or the fan-out's | the largest of the policy's sinks' | `drop_newest`, or `block` for the longest `block_timeout_ms` if one of them blocks |
+//! | `<sink>` | the agents' bus, the fan-out's, or the stage's | the sink's `queue_capacity` | the sink's `overflow` |
+//!
+//! An agent only ever touches the first queue of its path. Whatever any queue drops is
+//! counted, by reason, against every sink behind it ([`SinkStats::dropped`]). Each event is
+//! redacted once per policy before any sink of that policy sees it: on the stage's thread
+//! when the policy has several sinks, on the sink's worker when it has one (no stage thread
+//! then: one hop fewer, the same guarantee).
+//!
+//! ## Layers
+//!
+//! Arrows point one way, from the top: [`Pipeline`] (`pipeline`) → fan-out (`fanout`) →
+//! redaction stage (`stage`) → queue-draining thread (`pump`) and sink worker (`worker`) →
+//! policy application (`redaction`) → reported data (`stats`); beneath them the runner
+//! configuration (`config`), start-up errors (`error`) and the [`Sink`] trait (`sink`). The
+//! sinks this crate ships (`memory`, `tally`) depend only on the trait.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
 mod config;
+mod error;
+mod fanout;
 mod memory;
-mod runner;
+mod pipeline;
+mod pump;
+mod redaction;
+mod sink;
 mod stage;
+mod stats;
 mod tally;
+mod worker;
 
 pub use config::{ConfigError, OverflowPolicy, RunnerConfig};
+pub use error::SpawnError;
 pub use memory::{MemoryHandle, MemorySink};
-pub use runner::{
-    FailReason, Pipeline, ShutdownReport, SinkHandle, SinkSpec, SinkState, SinkStats, SpawnError,
-    StatsView,
-};
+pub use pipeline::Pipeline;
+pub use sink::{Sink, SinkError};
+pub use stats::{FailReason, ShutdownReport, SinkState, SinkStats, StatsView};
 pub use tally::{Tally, TallyHandle, TallySink};
-
-use sightline_event::Event;
-
-/// Why a sink could not take a batch.
-#[derive(Debug, thiserror::Error)]
-pub enum SinkError {
-    /// Worth trying again (a timeout, a full disk that may drain, a collector restarting):
-    /// the runner retries the batch with backoff.
-    #[error("transient: {0}")]
-    Transient(String),
-    /// Retrying will not help (bad configuration, a rejected payload): the batch is counted
-    /// as failed.
-    #[error("{0}")]
-    Permanent(String),
-    /// An I/O error; retried when its kind suggests it may pass.
-    #[error("i/o: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-impl SinkError {
-    /// Whether the runner should retry.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            SinkError::Transient(_) => true,
-            SinkError::Permanent(_) => false,
-            SinkError::Io(e) => matches!(
-                e.kind(),
-                std::io::ErrorKind::Interrupted
-                    | std::io::ErrorKind::TimedOut
-                    | std::io::ErrorKind::WouldBlock
-                    | std::io::ErrorKind::ConnectionRefused
-                    | std::io::ErrorKind::ConnectionReset
-                    | std::io::ErrorKind::StorageFull
-            ),
-        }
-    }
-}
-
-/// Something events are delivered to. Its methods run on the sink's own worker thread, one at
-/// a time, so a sink needs no locking of its own.
-pub trait Sink: Send + 'static {
-    /// Takes a batch, in emit order per agent. `Ok` means every event in it is delivered.
-    fn write(&mut self, batch: &[Event]) -> Result<(), SinkError>;
-
-    /// Pushes buffered data out (fsync, send). Called on the flush interval, on request, and
-    /// before shutdown.
-    fn flush(&mut self) -> Result<(), SinkError> {
-        Ok(())
-    }
-
-    /// Releases resources after the last batch. The default flushes.
-    fn shutdown(&mut self) -> Result<(), SinkError> {
-        self.flush()
-    }
-}
+pub use worker::{SinkHandle, SinkSpec};

@@ -9,6 +9,9 @@ use sightline_bus::Bus;
 use sightline_event::{Event, Rpc};
 use sightline_sink::{FailReason, MemorySink, Pipeline, RunnerConfig, Sink, SinkError, SinkState};
 
+mod common;
+use common::{wait_until, Gate};
+
 struct Panicker;
 impl Sink for Panicker {
     fn write(&mut self, _: &[Event]) -> Result<(), SinkError> {
@@ -55,14 +58,6 @@ fn emit(bus: &Bus, n: usize) {
     }
 }
 
-fn wait_until(mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        assert!(Instant::now() < deadline, "condition not reached in 10 s");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 #[test]
 fn a_panicking_sink_dies_alone_and_its_events_are_counted() {
     let prev = std::panic::take_hook();
@@ -97,7 +92,8 @@ fn a_panicking_sink_dies_alone_and_its_events_are_counted() {
     );
     assert!(s.last_error.unwrap().contains("boom"));
     let reports = p.shutdown(Duration::from_secs(5));
-    assert!(reports.iter().all(|r| r.finished));
+    assert_eq!(reports.len(), 2);
+    assert!(reports.iter().all(|r| r.finished), "{reports:?}");
     std::panic::set_hook(prev);
 }
 
@@ -149,7 +145,16 @@ fn shutdown_respects_its_deadline_and_reports_what_was_not_delivered() {
     emit(&bus, 500); // 50 batches of 10 at 100 ms each: 5 s of work for the slow sink
                      // The agent finished emitting while the slow sink had barely started.
     assert!(p.stats()[1].written < 500);
-    let reports = p.shutdown(Duration::from_millis(400));
+    let deadline = Duration::from_millis(1000);
+    let started = Instant::now();
+    let reports = p.shutdown(deadline);
+    let took = started.elapsed();
+    // It returned in about its deadline (one write of 100 ms may overrun it), far from the
+    // 4 s of work the slow sink still had.
+    assert!(
+        took < deadline * 2,
+        "shutdown took {took:?} for a deadline of {deadline:?}"
+    );
     let slow = reports.iter().find(|r| r.name == "slow").unwrap();
     assert!(slow.undelivered > 0);
     assert_eq!(
@@ -162,6 +167,43 @@ fn shutdown_respects_its_deadline_and_reports_what_was_not_delivered() {
         slow.undelivered
     );
     assert_eq!(memory.len(), 500);
+}
+
+#[test]
+fn shutdown_does_not_wait_for_a_stuck_sink_and_reports_what_it_still_held() {
+    let bus = Bus::new();
+    let mut p = Pipeline::new(bus.clone()).unwrap();
+    let (mem, memory) = MemorySink::new(10_000);
+    let gate = Gate::closed();
+    p.add("memory", Box::new(mem), fast()).unwrap();
+    p.add("stuck", gate.sink(), fast()).unwrap();
+    emit(&bus, 100);
+    // The stuck sink's worker is inside its first write, and will not come out.
+    wait_until(|| gate.writes_started() == 1);
+    let deadline = Duration::from_millis(1000);
+    let started = Instant::now();
+    let reports = p.shutdown(deadline);
+    let took = started.elapsed();
+    assert!(
+        took < deadline * 2,
+        "shutdown took {took:?} for a deadline of {deadline:?}: it waited for the stuck sink"
+    );
+    assert_eq!(reports.len(), 2);
+    let stuck = reports.iter().find(|r| r.name == "stuck").unwrap();
+    assert!(!stuck.finished, "{stuck:?}");
+    assert_eq!(stuck.stats.written, 0, "{stuck:?}");
+    assert!(stuck.undelivered > 0, "{stuck:?}");
+    // The batch stuck inside the sink was taken from the queue (received); everything behind
+    // it is reported undelivered, and counted as failed by the shutdown's deadline.
+    assert_eq!(stuck.stats.received + stuck.undelivered, 100, "{stuck:?}");
+    assert_eq!(
+        stuck.stats.failed(FailReason::ShutdownTimeout),
+        stuck.undelivered
+    );
+    let healthy = reports.iter().find(|r| r.name == "memory").unwrap();
+    assert!(healthy.finished && healthy.undelivered == 0, "{healthy:?}");
+    assert_eq!(memory.len(), 100);
+    gate.open();
 }
 
 #[test]

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use sightline_bus::Bus;
 use sightline_event::{Event, Rpc};
-use sightline_sink::{MemorySink, Pipeline, RunnerConfig, Sink, SinkError};
+use sightline_sink::{MemorySink, OverflowPolicy, Pipeline, RunnerConfig, Sink, SinkError};
+
+mod common;
+use common::{wait_until, Gate};
 
 fn emit(bus: &Bus, n: usize) {
     let e = bus.emitter("Support", "t1");
@@ -107,7 +110,7 @@ fn a_blocking_sink_or_a_narrower_filter_keeps_a_subscription_of_its_own() {
     let (c, _) = MemorySink::new(100);
     let (d, _) = MemorySink::new(100);
     let blocking = RunnerConfig {
-        overflow: sightline_sink::OverflowPolicy::Block,
+        overflow: OverflowPolicy::Block,
         ..runner("otlp", 64)
     };
     let failures_only = RunnerConfig {
@@ -121,12 +124,62 @@ fn a_blocking_sink_or_a_narrower_filter_keeps_a_subscription_of_its_own() {
         ("failures".into(), Box::new(d), failures_only),
     ])
     .unwrap();
-    // A stalled blocking sink cannot hold up the others, and the failures-only sink is not
-    // charged for info events the shared subscription drops.
+    // The blocking sink and the failures-only sink each have a queue of their own on the
+    // agents' bus (a policy with one sink needs no stage: the queue is the sink's own), so a
+    // stalled blocking sink cannot hold up the others (see the next test), and the
+    // failures-only sink is not charged for info events the shared subscription drops.
     let mut names: Vec<String> = bus.stats().into_iter().map(|s| s.name.into()).collect();
     names.sort();
-    assert_eq!(names, ["fanout", "policy:metrics", "policy:otlp"]);
+    assert_eq!(names, ["failures", "fanout", "otlp"]);
     p.shutdown(Duration::from_secs(10));
+}
+
+#[test]
+fn a_stalled_blocking_sink_cannot_hold_up_the_others() {
+    let bus = Bus::new();
+    let mut p = Pipeline::new(bus.clone()).unwrap();
+    let (a, a_events) = MemorySink::new(10_000);
+    let (b, b_events) = MemorySink::new(10_000);
+    let gate = Gate::closed();
+    // A short wait, so the agent is not held long by the full queue of the stalled sink.
+    let blocking = RunnerConfig {
+        overflow: OverflowPolicy::Block,
+        block_timeout_ms: 2,
+        ..runner("otlp", 16)
+    };
+    p.add_group(vec![
+        ("raw".into(), Box::new(a), runner("none", 4096)),
+        ("archive".into(), Box::new(b), runner("archive", 4096)),
+        ("stalled".into(), gate.sink(), blocking),
+    ])
+    .unwrap();
+    let emitted = 200;
+    emit(&bus, emitted);
+    // The stalled sink is inside its first write and stays there until the gate opens; its
+    // queue (16) is full, so the agent waited for it, then dropped.
+    wait_until(|| gate.writes_started() == 1);
+    for events in [&a_events, &b_events] {
+        assert!(events.wait_for(emitted, Duration::from_secs(10)));
+        assert_eq!(events.len(), emitted);
+    }
+    let stalled = p.stats().into_iter().find(|s| s.name == "stalled").unwrap();
+    assert_eq!(gate.writes_started(), 1, "still in its first write");
+    assert_eq!(stalled.written, 0, "{stalled:?}");
+    assert!(stalled.dropped.total() > 0, "{stalled:?}");
+
+    gate.open();
+    let reports = p.shutdown(Duration::from_secs(10));
+    assert_eq!(reports.len(), 3);
+    for r in reports {
+        let s = &r.stats;
+        assert!(r.finished, "{r:?}");
+        let accounted =
+            s.written + s.failed.iter().sum::<u64>() + s.dropped.total() + r.undelivered;
+        assert_eq!(accounted, emitted as u64, "{r:?}");
+        if r.name != "stalled" {
+            assert_eq!(s.written, emitted as u64, "{r:?}");
+        }
+    }
 }
 
 #[test]
