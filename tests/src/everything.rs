@@ -7,7 +7,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 use sightline_event::{Event, Kind, McpState, McpTransport, Outcome, Payload};
-use sightline_runtime::{Agent, Ctx, McpTarget, RpcError};
+use sightline_runtime::examples::McpClient;
+use sightline_runtime::McpTarget;
 
 use crate::real::{free_port, Running};
 use crate::workspace_root;
@@ -72,35 +73,9 @@ impl HttpEverything {
     }
 }
 
-/// An agent that connects to `target` (`connect`, answering the tools it found) and calls
-/// its `echo` tool.
-pub struct EverythingClient {
-    /// Where server-everything is.
-    pub target: McpTarget,
-}
-
-impl Agent for EverythingClient {
-    async fn on_rpc(
-        &mut self,
-        ctx: &mut Ctx,
-        method: &str,
-        args: Value,
-    ) -> Result<Value, RpcError> {
-        match method {
-            "connect" => {
-                let id = ctx
-                    .add_mcp_server("everything", self.target.clone())
-                    .await?;
-                Ok(json!(ctx.mcp_tools(&id)))
-            }
-            "echo" => ctx.call_mcp_tool("srv_everything", "echo", args).await,
-            other => Err(RpcError::new("NotFound", other)),
-        }
-    }
-}
-
-/// An agent of the reference runtime connects to server-everything at `target`, discovers
-/// its tools and calls `echo` with `message`; returns the tools, the answer and every event.
+/// An agent of the reference runtime (the example `McpClient`) connects to server-everything
+/// at `target`, discovers its tools and calls `echo` with `message`; returns the tools, the
+/// answer and every event.
 pub fn connect_and_echo(
     target: McpTarget,
     data_dir: &std::path::Path,
@@ -117,7 +92,8 @@ pub fn connect_and_echo(
         },
         rt.handle().clone(),
     );
-    runtime.register("Client", move |_| EverythingClient {
+    runtime.register("Client", move |_| McpClient {
+        server: "everything".into(),
         target: target.clone(),
     });
     let tools: Vec<String> = serde_json::from_value(
@@ -126,7 +102,13 @@ pub fn connect_and_echo(
     )
     .expect("a list of tools");
     let out = rt
-        .block_on(runtime.rpc("Client", "c-1", "echo", json!({ "message": message }), None))
+        .block_on(runtime.rpc(
+            "Client",
+            "c-1",
+            "call",
+            json!({ "tool": "echo", "args": { "message": message } }),
+            None,
+        ))
         .expect("echo");
     let events = std::iter::from_fn(|| sub.try_recv()).collect();
     (tools, out, events)

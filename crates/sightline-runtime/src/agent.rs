@@ -1,5 +1,15 @@
-//! What an agent is ([`Agent`]) and what it can do while it handles an input ([`Ctx`]).
+//! What an agent is ([`Agent`]) and what it can do while it handles an input ([`Ctx`]): the
+//! bottom layer of the runtime.
+//!
+//! Here are only the trait, `Ctx` with its core (identity, state, emitter, the sequence
+//! reservation) and `set_state`. Each feature builds on it from its own module with an
+//! `impl Ctx` block — schedules (`schedule.rs`), fibers (`fiber.rs`), MCP (`mcp.rs`), calls
+//! to agents, models, tools and humans (`calls.rs`), connections and email (`channels.rs`),
+//! workflows (`workflow.rs`) — and the state `Ctx` keeps for them is of plain types from
+//! `ctx_state.rs`, below this module. The host and the instance loop (`host.rs`,
+//! `instance.rs`) sit on top of all of them.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -9,27 +19,15 @@ use sightline_event::{
     AgentRef, Kind, Name, Sensitive, StatePatch, StateRejected, StateUpdate, TraceContext,
 };
 
+use crate::ctx_state::{Caller, Email, McpConn, OpenTurn, Recovered};
+use crate::error::{RpcError, NO_HANDLER};
+use crate::model::ModelClient;
 use crate::store::{Store, StoreError};
 
-/// Why an RPC failed, as its caller sees it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{error_type}: {message}")]
-pub struct RpcError {
-    /// A short, bounded class (`NotFound`, `Overloaded`, `TypeError`): a metric label.
-    pub error_type: String,
-    /// What happened (may carry user data: sensitive in events).
-    pub message: String,
-}
-
-impl RpcError {
-    /// An error of class `error_type`.
-    pub fn new(error_type: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            error_type: error_type.into(),
-            message: message.into(),
-        }
-    }
-}
+/// Sequence numbers reserved ahead in the agent's database: after a crash the agent resumes
+/// past the reservation, so no number is ever used twice (a crash leaves a gap, the sign of
+/// possibly lost events).
+pub(crate) const SEQ_BLOCK: u64 = 4096;
 
 /// An agent class. One instance per stable name; the runtime feeds it one input at a time,
 /// so it needs no locking.
@@ -80,7 +78,7 @@ pub trait Agent: Send + 'static {
     fn on_email(
         &mut self,
         _ctx: &mut Ctx,
-        _email: crate::channels::Email,
+        _email: Email,
     ) -> impl Future<Output = Result<(), RpcError>> + Send {
         async { Err(RpcError::new(NO_HANDLER, "this agent takes no email")) }
     }
@@ -91,7 +89,7 @@ pub trait Agent: Send + 'static {
     fn on_fiber_recovered(
         &mut self,
         _ctx: &mut Ctx,
-        _fiber: crate::fiber::Recovered,
+        _fiber: Recovered,
     ) -> impl Future<Output = Result<(), RpcError>> + Send {
         async {
             Err(RpcError::new(
@@ -101,9 +99,6 @@ pub trait Agent: Send + 'static {
         }
     }
 }
-
-/// The error type of the default [`Agent::on_fiber_recovered`].
-pub const NO_HANDLER: &str = "NoHandler";
 
 /// Why a state update was refused.
 #[derive(Debug, thiserror::Error)]
@@ -138,18 +133,18 @@ pub struct Ctx {
     /// Sequence numbers reserved up to (stored in the agent's database).
     pub(crate) reserved: u64,
     /// MCP connections, by server id.
-    pub(crate) mcp: std::collections::HashMap<String, crate::mcp::McpConn>,
-    /// The runtime, for calls to other agents.
-    pub(crate) runtime: Option<crate::Runtime>,
+    pub(crate) mcp: HashMap<String, McpConn>,
+    /// The host, for calls to other agents.
+    pub(crate) host: Option<Arc<dyn Caller>>,
     /// The model client.
-    pub(crate) model: Option<std::sync::Arc<dyn crate::calls::ModelClient>>,
+    pub(crate) model: Option<Arc<dyn ModelClient>>,
     /// After the agent's code panicked in a timer pass (a schedule or a fiber recovery), its
     /// timer waits until this Unix ms time, backing off, so a callback that always panics
     /// does not restart the agent in a loop (stored as meta `timer_hold_until_ms`).
     pub(crate) timer_hold_until: u64,
     /// The chat turn under way, so one that never returns (evicted, panicked) is still
     /// closed with `chat:turn:finish` and `message:error`.
-    pub(crate) open_turn: Option<crate::channels::OpenTurn>,
+    pub(crate) open_turn: Option<OpenTurn>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -245,6 +240,19 @@ impl Ctx {
         self.version = version;
         self.keep_reserved();
         Ok(version)
+    }
+
+    /// Keeps the sequence reservation ahead of the numbers in use (called after anything that
+    /// may have emitted many events, and by the storage-writing calls themselves). The
+    /// in-memory mark moves only once the new reservation is stored.
+    pub(crate) fn keep_reserved(&mut self) {
+        let last = self.emitter.last_seq();
+        if last + SEQ_BLOCK / 2 > self.reserved {
+            let next = last + SEQ_BLOCK;
+            if self.store.set_meta("seq_reserved", next).is_ok() {
+                self.reserved = next;
+            }
+        }
     }
 }
 

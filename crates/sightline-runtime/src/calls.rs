@@ -1,9 +1,8 @@
-//! What an agent calls out to: other agents (RPC, the trace carried along), a model (a
-//! pluggable client; a deterministic local one for the demo and tests), local tools, and
-//! humans (approvals: requested, then granted, denied or expired).
+//! What an agent calls out to: other agents (RPC, the trace carried along), a model (the
+//! runtime's [`ModelClient`](crate::ModelClient), see `model.rs`), local tools, and humans
+//! (approvals: requested, then granted, denied or expired).
 
 use std::future::Future;
-use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -12,82 +11,11 @@ use sightline_event::{
     Sensitive, ToolCall, TraceContext,
 };
 
-use crate::agent::{Ctx, RpcError};
-use crate::schedule::now_ms;
+use crate::agent::Ctx;
+use crate::clock::now_ms;
+use crate::error::RpcError;
+use crate::model::{ModelRequest, ModelResponse};
 use crate::store::ApprovalRow;
-
-/// A model request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModelRequest {
-    /// The model asked for.
-    pub model: String,
-    /// The prompt (sensitive: never in events).
-    pub prompt: String,
-}
-
-/// A model's answer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModelResponse {
-    /// The text.
-    pub text: String,
-    /// Prompt tokens.
-    pub input_tokens: u64,
-    /// Completion tokens.
-    pub output_tokens: u64,
-    /// Why generation stopped.
-    pub finish_reason: String,
-}
-
-/// A boxed future of a model answer.
-pub type ModelFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<ModelResponse, RpcError>> + Send + 'a>>;
-
-/// Something that answers prompts.
-pub trait ModelClient: Send + Sync + 'static {
-    /// The provider name in events (`openai`, `local`).
-    fn provider(&self) -> &str;
-    /// Answers one request.
-    fn complete(&self, req: ModelRequest) -> ModelFuture<'_>;
-    /// The model a request for `requested` goes to (a client may be configured to send
-    /// every request to one model); `model:call` records this one.
-    fn model_for(&self, requested: &str) -> String {
-        requested.to_owned()
-    }
-}
-
-/// A deterministic model for the demo and tests: answers from the prompt, tokens counted as
-/// words, a little latency; prompts containing `FAIL` fail.
-#[derive(Debug, Clone, Default)]
-pub struct LocalModel;
-
-impl ModelClient for LocalModel {
-    fn provider(&self) -> &str {
-        "local"
-    }
-
-    fn complete(&self, req: ModelRequest) -> ModelFuture<'_> {
-        Box::pin(async move {
-            let words = req.prompt.split_whitespace().count() as u64;
-            tokio::time::sleep(Duration::from_millis(2 + words % 5)).await;
-            if req.prompt.contains("FAIL") {
-                return Err(RpcError::new(
-                    "RateLimited",
-                    "the local model refused (FAIL in prompt)",
-                ));
-            }
-            let text = format!(
-                "Answer about: {}",
-                req.prompt.chars().take(40).collect::<String>()
-            );
-            Ok(ModelResponse {
-                output_tokens: text.split_whitespace().count() as u64,
-                text,
-                input_tokens: words.max(1),
-                finish_reason: "stop".into(),
-            })
-        })
-    }
-}
 
 /// An approval's outcome as the agent sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,12 +42,11 @@ impl Ctx {
                 "an agent cannot call itself (it handles one input at a time)",
             ));
         }
-        let Some(runtime) = self.runtime.clone() else {
+        let Some(host) = self.host.clone() else {
             return Err(RpcError::new("Internal", "no runtime"));
         };
         let caller = self.agent.to_string();
-        runtime
-            .rpc_from(class, name, method, args, self.trace(), Some(&caller))
+        host.call(class, name, method, args, self.trace(), caller)
             .await
     }
 

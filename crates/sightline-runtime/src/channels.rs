@@ -1,49 +1,32 @@
 //! How clients reach an agent besides RPC: connections (WebSocket-style) carrying chat
-//! messages, each handled as an agent turn, and email.
+//! messages, each handled as an agent turn, and email. The inputs themselves
+//! (`ChannelMsg`) and how an instance handles them are here; the host's public entry
+//! points that send them (`Runtime::connect`, `message`, `disconnect`, `email`) are in
+//! `host.rs`, beside `Runtime::rpc`.
 //!
-//! - [`Runtime::connect`] / [`Runtime::disconnect`] emit `connect` / `disconnect` and call the
+//! - `Runtime::connect` / `Runtime::disconnect` emit `connect` / `disconnect` and call the
 //!   agent's `on_connect` / `on_disconnect`;
-//! - [`Runtime::message`] emits `message:request`, runs the agent's `on_message` as a turn
+//! - `Runtime::message` emits `message:request`, runs the agent's `on_message` as a turn
 //!   (`chat:turn:start`, then `chat:turn:finish` with its status and duration, the span the
 //!   turn's model and tool calls nest in) and ends with `message:response` or
 //!   `message:error`; a message whose client gave up before the agent got to it is
 //!   `message:cancel`led, not run;
-//! - [`Runtime::email`] emits `email:receive` and calls `on_email`; [`Ctx::send_email`] and
+//! - `Runtime::email` emits `email:receive` and calls `on_email`; [`Ctx::send_email`] and
 //!   [`Ctx::reply_email`] emit `email:send` / `email:reply` (delivery itself is the host's
 //!   business: the runtime records that the agent sent it).
 
 use std::time::Instant;
 
 use sightline_event::{
-    AgentRef, ChatTurnFinish, ChatTurnStart, Connect, Disconnect, EmailReceive, EmailReply,
-    EmailSend, MessageCancel, MessageError, MessageRequest, MessageResponse, Name, Outcome,
-    Sensitive, TraceContext,
+    ChatTurnFinish, ChatTurnStart, Connect, Disconnect, EmailReceive, EmailReply, EmailSend,
+    MessageCancel, MessageError, MessageRequest, MessageResponse, Name, Outcome, Sensitive,
+    TraceContext,
 };
 use tokio::sync::oneshot;
 
-use crate::agent::{Agent, Ctx, RpcError};
-use crate::{Msg, Runtime};
-
-/// An email, as an agent receives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Email {
-    /// Sender address.
-    pub from: String,
-    /// Recipient address (the agent's).
-    pub to: String,
-    /// Subject line.
-    pub subject: String,
-    /// Body text.
-    pub body: String,
-}
-
-/// A chat turn under way: what closing it needs.
-pub(crate) struct OpenTurn {
-    request_id: Name,
-    span: TraceContext,
-    turn: TraceContext,
-    started: Instant,
-}
+use crate::agent::{Agent, Ctx};
+use crate::ctx_state::{Email, OpenTurn};
+use crate::error::RpcError;
 
 /// Closes the turn under way, if any, as aborted (`chat:turn:finish` status `aborted`,
 /// `message:error`): the instance is leaving memory in the middle of it.
@@ -94,73 +77,6 @@ pub(crate) enum ChannelMsg {
         email: Email,
         reply: oneshot::Sender<Result<(), RpcError>>,
     },
-}
-
-async fn answer<T>(rx: oneshot::Receiver<Result<T, RpcError>>) -> Result<T, RpcError> {
-    rx.await
-        .map_err(|_| RpcError::new("Internal", "the agent stopped before answering"))?
-}
-
-impl Runtime {
-    /// Opens a client connection to `class/name` (started or woken if needed): emits
-    /// `connect` and calls the agent's `on_connect`, which may refuse it.
-    pub async fn connect(&self, class: &str, name: &str, connection: &str) -> Result<(), RpcError> {
-        let (reply, rx) = oneshot::channel();
-        let msg = ChannelMsg::Connect {
-            connection: connection.into(),
-            reply,
-        };
-        self.send(AgentRef::new(class, name), Msg::Channel(msg))?;
-        answer(rx).await
-    }
-
-    /// Sends a chat message on `connection`; answers with the agent's reply. Dropping the
-    /// future before the agent starts on it cancels the message (`message:cancel`).
-    pub async fn message(
-        &self,
-        class: &str,
-        name: &str,
-        connection: &str,
-        request_id: &str,
-        text: &str,
-        trace: Option<TraceContext>,
-    ) -> Result<String, RpcError> {
-        let (reply, rx) = oneshot::channel();
-        let msg = ChannelMsg::Message {
-            connection: connection.into(),
-            request_id: request_id.into(),
-            text: text.to_owned(),
-            trace,
-            reply,
-        };
-        self.send(AgentRef::new(class, name), Msg::Channel(msg))?;
-        answer(rx).await
-    }
-
-    /// Closes a client connection (`disconnect` with the WebSocket close `code`).
-    pub fn disconnect(
-        &self,
-        class: &str,
-        name: &str,
-        connection: &str,
-        code: u16,
-        reason: Option<&str>,
-    ) -> Result<(), RpcError> {
-        let msg = ChannelMsg::Disconnect {
-            connection: connection.into(),
-            code,
-            reason: reason.map(str::to_owned),
-        };
-        self.send(AgentRef::new(class, name), Msg::Channel(msg))
-    }
-
-    /// Delivers an email to `class/name`: emits `email:receive` and calls `on_email`.
-    pub async fn email(&self, class: &str, name: &str, email: Email) -> Result<(), RpcError> {
-        let (reply, rx) = oneshot::channel();
-        let msg = ChannelMsg::Email { email, reply };
-        self.send(AgentRef::new(class, name), Msg::Channel(msg))?;
-        answer(rx).await
-    }
 }
 
 impl Ctx {

@@ -12,19 +12,11 @@ use sightline_event::{
     FiberStash, Name, Outcome, Sensitive, TraceContext,
 };
 
-use crate::agent::{Agent, Ctx, RpcError};
-use crate::schedule::now_ms;
+use crate::agent::{Agent, Ctx};
+use crate::clock::now_ms;
+use crate::ctx_state::{Fiber, Recovered};
+use crate::error::{RpcError, NO_HANDLER};
 use crate::store::{FiberRow, StoreError};
-
-/// A running fiber: what `stash`, `complete_fiber` and `fail_fiber` act on.
-#[derive(Debug)]
-pub struct Fiber {
-    id: String,
-    name: String,
-    step: u32,
-    started: Instant,
-    span: TraceContext,
-}
 
 impl Fiber {
     /// Its id.
@@ -41,15 +33,6 @@ impl Fiber {
     pub fn step(&self) -> u32 {
         self.step
     }
-}
-
-/// An interrupted fiber handed back to its agent, with its last checkpoint.
-#[derive(Debug)]
-pub struct Recovered {
-    /// The fiber, to go on with: `stash` and `complete_fiber` continue it.
-    pub fiber: Fiber,
-    /// The last checkpoint, if it wrote one.
-    pub stash: Option<Value>,
 }
 
 /// Recovery attempts back off with full jitter from this base to this cap.
@@ -259,7 +242,7 @@ pub(crate) async fn run_recoveries<A: Agent>(instance: &mut A, ctx: &mut Ctx, ma
                     }
                 });
             }
-            Err(e) if e.error_type == crate::agent::NO_HANDLER => skip(ctx, "no_handler"),
+            Err(e) if e.error_type == NO_HANDLER => skip(ctx, "no_handler"),
             Err(e) => {
                 ctx.emitter.emit_with(|m| {
                     m.outcome = Some(Outcome::Error);

@@ -18,25 +18,10 @@ use sightline_event::{
     McpRequest, McpState, McpTransport, Name, Outcome, Sensitive, ToolCall, TraceContext,
 };
 
-use crate::agent::{Ctx, RpcError};
+use crate::agent::Ctx;
+use crate::ctx_state::{McpConn, McpTarget};
+use crate::error::RpcError;
 use crate::store::McpServerRow;
-
-/// How to reach an MCP server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum McpTarget {
-    /// A child process speaking MCP on stdio.
-    Stdio {
-        /// The program.
-        command: String,
-        /// Its arguments.
-        args: Vec<String>,
-    },
-    /// A server speaking streamable HTTP at this URL (e.g. `http://127.0.0.1:3001/mcp`).
-    Http {
-        /// The endpoint.
-        url: String,
-    },
-}
 
 impl McpTarget {
     fn describe(&self) -> String {
@@ -110,14 +95,6 @@ fn auth_required(e: &(dyn std::error::Error + 'static)) -> bool {
         cur = err.source();
     }
     false
-}
-
-/// A live connection.
-pub(crate) struct McpConn {
-    pub(crate) name: String,
-    pub(crate) target: McpTarget,
-    pub(crate) client: Option<RunningService<RoleClient, ()>>,
-    pub(crate) tools: Vec<String>,
 }
 
 /// The longest a connection, a discovery or a call may take.

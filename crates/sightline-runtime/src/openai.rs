@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::agent::RpcError;
-use crate::calls::{ModelClient, ModelFuture, ModelRequest, ModelResponse};
+use crate::error::RpcError;
+use crate::model::{ModelClient, ModelFuture, ModelRequest, ModelResponse};
 
 /// Why the environment does not make a client.
 #[derive(Debug, thiserror::Error)]

@@ -12,6 +12,7 @@ use sightline_event::{
 };
 
 use crate::agent::{Agent, Ctx};
+use crate::clock::{now_ms, now_ns};
 use crate::store::{ScheduleRow, StoreError};
 
 /// When a schedule runs.
@@ -55,10 +56,6 @@ const BACKOFF_CAP_MS: u64 = 3_000;
 
 /// The latest time a schedule can hold (SQLite integers are i64 milliseconds).
 const MAX_TIME_MS: u64 = i64::MAX as u64;
-
-pub(crate) fn now_ms() -> u64 {
-    crate::now_ns() / 1_000_000
-}
 
 fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
     croner::parser::CronParser::builder()
@@ -140,7 +137,7 @@ impl Ctx {
     /// input, in order, with the same retries as schedules; persisted at once. Returns the
     /// item's id.
     pub fn queue(&mut self, callback: &str, payload: Value) -> Result<String, StoreError> {
-        let now_ns = crate::now_ns();
+        let now_ns = now_ns();
         // Time-ordered ids: items due in the same millisecond run in the order queued.
         let id = format!("que_{now_ns:020}_{:04x}", fastrand::u16(..));
         self.store.put_schedule(&ScheduleRow {

@@ -7,11 +7,12 @@ use sightline_event::{
     WorkflowPaused, WorkflowRejected, WorkflowResumed, WorkflowStart,
 };
 
-use crate::agent::{Ctx, RpcError};
-use crate::schedule::now_ms;
-use crate::store::WorkflowRow;
+use crate::agent::Ctx;
+use crate::clock::now_ms;
+use crate::error::RpcError;
+use crate::store::{StoreError, WorkflowRow};
 
-fn store_err(e: crate::store::StoreError) -> RpcError {
+fn store_err(e: StoreError) -> RpcError {
     RpcError::new("StoreError", e.to_string())
 }
 

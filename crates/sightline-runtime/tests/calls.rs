@@ -3,14 +3,15 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::drain;
 use serde_json::{json, Value};
 use sightline_bus::Subscription;
-use sightline_event::{Event, Kind, Outcome, Payload, TraceContext};
-use sightline_runtime::{Agent, Ctx, Decision, RpcError, Runtime, RuntimeConfig};
+use sightline_event::{Kind, Outcome, Payload, TraceContext};
+use sightline_runtime::examples::{Research, Support};
+use sightline_runtime::{Agent, Ctx, RpcError, Runtime};
 
+/// Calls out of one input: to another agent (and to itself), to the model, to a local tool.
+/// Approvals and workflows are the example agents' (`Support`, `Research`).
 struct Desk;
 
 impl Agent for Desk {
@@ -38,59 +39,33 @@ impl Agent for Desk {
                 })
                 .await
             }
-            "ask_human" => {
-                let ms = args["expires_ms"].as_u64().unwrap_or(60_000);
-                let id =
-                    ctx.request_approval("refund", "refund $20?", Duration::from_millis(ms))?;
-                Ok(json!(id))
-            }
-            "decide" => {
-                let d = if args["grant"].as_bool().unwrap_or(false) {
-                    Decision::Granted
-                } else {
-                    Decision::Denied
-                };
-                ctx.decide_approval(
-                    args["id"].as_str().unwrap_or(""),
-                    d,
-                    "agent-smith",
-                    Some("policy"),
-                )?;
-                Ok(Value::Null)
-            }
-            "refund_flow" => {
-                let id = ctx.start_workflow("refund")?;
-                ctx.workflow_step(&id, "check_order", &Value::Null)?;
-                ctx.pause_workflow(&id)?;
-                Ok(json!(id))
-            }
-            "refund_answer" => {
-                let id = args["id"].as_str().unwrap_or("").to_owned();
-                let approved = args["approved"].as_bool().unwrap_or(false);
-                ctx.answer_workflow(&id, approved, Some("checked"))?;
-                if approved {
-                    ctx.workflow_step(&id, "issue_refund", &Value::Null)?;
-                    if args["fail"].as_bool().unwrap_or(false) {
-                        let e = RpcError::new("PaymentDown", "gateway timeout");
-                        ctx.end_workflow(&id, Some(("issue_refund", &e)))?;
-                    } else {
-                        ctx.end_workflow(&id, None)?;
-                    }
-                }
-                Ok(Value::Null)
-            }
             other => Err(RpcError::new("NotFound", other)),
         }
     }
 }
 
 fn start() -> (tokio::runtime::Runtime, Subscription, Runtime) {
-    let (rt, sub, runtime) = common::setup(RuntimeConfig {
-        data_dir: common::data_dir("calls"),
-        ..Default::default()
-    });
+    let (rt, sub, runtime) = common::setup(common::config("calls", |_| {}));
     runtime.register("Desk", |_| Desk);
+    runtime.register("Support", |_| Support {
+        tools: common::tools(),
+    });
+    runtime.register("Research", |_| Research {
+        tools: common::tools(),
+        freeze_after: None,
+    });
     (rt, sub, runtime)
+}
+
+/// Calls `method` of the one agent of `class` these tests use.
+fn call_on(
+    rt: &tokio::runtime::Runtime,
+    runtime: &Runtime,
+    class: &str,
+    method: &str,
+    args: Value,
+) -> Result<Value, RpcError> {
+    rt.block_on(runtime.rpc(class, "a-1", method, args, None))
 }
 
 fn call(
@@ -99,7 +74,7 @@ fn call(
     method: &str,
     args: Value,
 ) -> Result<Value, RpcError> {
-    rt.block_on(runtime.rpc("Desk", "a-1", method, args, None))
+    call_on(rt, runtime, "Desk", method, args)
 }
 
 #[test]
@@ -174,42 +149,35 @@ fn model_and_tool_calls_are_evented_with_tokens_and_outcomes() {
 #[test]
 fn approvals_are_granted_denied_or_expire() {
     let (rt, sub, runtime) = start();
-    let granted = call(&rt, &runtime, "ask_human", json!({})).unwrap();
-    let denied = call(&rt, &runtime, "ask_human", json!({})).unwrap();
-    let expiring = call(&rt, &runtime, "ask_human", json!({"expires_ms": 100})).unwrap();
-    call(
-        &rt,
-        &runtime,
-        "decide",
-        json!({"id": granted, "grant": true}),
-    )
-    .unwrap();
-    call(
-        &rt,
-        &runtime,
-        "decide",
-        json!({"id": denied, "grant": false}),
-    )
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let ask = |expires_ms: u64| {
+        let args = json!({"order": "A-7", "expires_ms": expires_ms});
+        call_on(&rt, &runtime, "Support", "request_refund", args).unwrap()
+    };
+    let decide = |id: &Value, approve: bool| {
+        let args = json!({"approval_id": id, "approve": approve});
+        call_on(&rt, &runtime, "Support", "decide_refund", args)
+    };
+    let granted = ask(60_000);
+    let denied = ask(60_000);
+    let expiring = ask(100);
+    decide(&granted, true).unwrap();
+    decide(&denied, false).unwrap();
     let mut events = Vec::new();
-    while !events
-        .iter()
-        .any(|e: &Event| e.kind() == Kind::ApprovalExpired)
-    {
-        assert!(Instant::now() < deadline, "no approval:expired");
-        std::thread::sleep(Duration::from_millis(20));
-        events.extend(drain(&sub));
-    }
-    let late = call(
-        &rt,
-        &runtime,
-        "decide",
-        json!({"id": expiring, "grant": true}),
-    )
-    .unwrap_err();
+    common::collect_until(&sub, &mut events, "no approval:expired", |ev| {
+        common::count(ev, Kind::ApprovalExpired) == 1
+    });
+    let late = decide(&expiring, true).unwrap_err();
     assert_eq!(late.error_type, "NotPending");
-    let count = |k: Kind| events.iter().filter(|e| e.kind() == k).count();
+    let count = |k: Kind| common::count(&events, k);
+    // Only the granted refund was issued (over MCP).
+    let refunds: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::ToolCall(t) => Some((t.tool_name.to_string(), e.outcome)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refunds, [("issue_refund".to_owned(), Some(Outcome::Ok))]);
     assert_eq!(count(Kind::ApprovalRequested), 3);
     assert_eq!(count(Kind::ApprovalGranted), 1);
     assert_eq!(count(Kind::ApprovalDenied), 1);
@@ -225,44 +193,22 @@ fn approvals_are_granted_denied_or_expire() {
 #[test]
 fn a_workflow_pauses_for_approval_then_completes_fails_or_is_rejected() {
     let (rt, sub, runtime) = start();
+    let review = |args: Value| call_on(&rt, &runtime, "Research", "review", args);
     let mut ids = Vec::new();
     for _ in 0..3 {
-        ids.push(call(&rt, &runtime, "refund_flow", Value::Null).unwrap());
+        ids.push(call_on(&rt, &runtime, "Research", "publish", Value::Null).unwrap());
     }
-    call(
-        &rt,
-        &runtime,
-        "refund_answer",
-        json!({"id": ids[0], "approved": true}),
-    )
-    .unwrap();
-    call(
-        &rt,
-        &runtime,
-        "refund_answer",
-        json!({"id": ids[1], "approved": true, "fail": true}),
-    )
-    .unwrap();
-    call(
-        &rt,
-        &runtime,
-        "refund_answer",
-        json!({"id": ids[2], "approved": false}),
-    )
-    .unwrap();
-    let again = call(
-        &rt,
-        &runtime,
-        "refund_answer",
-        json!({"id": ids[0], "approved": true}),
-    )
-    .unwrap_err();
+    review(json!({"workflow_id": ids[0], "approve": true})).unwrap();
+    let failed = review(json!({"workflow_id": ids[1], "approve": true, "fail": true})).unwrap_err();
+    assert_eq!(failed.error_type, "PublishError");
+    review(json!({"workflow_id": ids[2], "approve": false})).unwrap();
+    let again = review(json!({"workflow_id": ids[0], "approve": true})).unwrap_err();
     assert_eq!(
         again.error_type, "NotFound",
         "an ended workflow was answered"
     );
     let events = drain(&sub);
-    let count = |k: Kind| events.iter().filter(|e| e.kind() == k).count();
+    let count = |k: Kind| common::count(&events, k);
     assert_eq!(count(Kind::WorkflowStart), 3);
     assert_eq!(count(Kind::WorkflowPaused), 3);
     assert_eq!(count(Kind::WorkflowApproved), 2);

@@ -7,76 +7,23 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use common::count;
+use serde_json::Value;
 use sightline_bus::Subscription;
 use sightline_event::{Event, Kind, Payload};
-use sightline_runtime::{Agent, Ctx, Recovered, RpcError, Runtime, RuntimeConfig};
-
-const STEPS: u64 = 6;
-
-struct Research {
-    /// Stop making progress (as if the process froze) after this step.
-    hang_after: Option<u64>,
-    recovers: bool,
-}
-
-async fn work(
-    ctx: &mut Ctx,
-    mut fiber: sightline_runtime::Fiber,
-    from: u64,
-    hang_after: Option<u64>,
-) -> Result<(), RpcError> {
-    let err = |e: sightline_runtime::StoreError| RpcError::new("StoreError", e.to_string());
-    for step in from..=STEPS {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        ctx.stash(&mut fiber, &json!({ "done": step }))
-            .map_err(err)?;
-        if hang_after == Some(step) {
-            std::future::pending::<()>().await;
-        }
-    }
-    ctx.complete_fiber(fiber).map_err(err)
-}
-
-impl Agent for Research {
-    async fn on_rpc(
-        &mut self,
-        ctx: &mut Ctx,
-        method: &str,
-        _args: Value,
-    ) -> Result<Value, RpcError> {
-        match method {
-            "research" => {
-                let fiber = ctx
-                    .start_fiber("research")
-                    .map_err(|e| RpcError::new("StoreError", e.to_string()))?;
-                work(ctx, fiber, 1, self.hang_after).await?;
-                Ok(Value::Null)
-            }
-            other => Err(RpcError::new("NotFound", other)),
-        }
-    }
-
-    async fn on_fiber_recovered(&mut self, ctx: &mut Ctx, r: Recovered) -> Result<(), RpcError> {
-        if !self.recovers {
-            return Err(RpcError::new(sightline_runtime::NO_HANDLER, "none"));
-        }
-        let done = r
-            .stash
-            .as_ref()
-            .and_then(|s| s["done"].as_u64())
-            .unwrap_or(0);
-        work(ctx, r.fiber, done + 1, None).await
-    }
-}
+use sightline_runtime::examples::{Counter, Research};
+use sightline_runtime::{Runtime, RuntimeConfig};
 
 fn dir(name: &str) -> PathBuf {
     common::data_dir(name)
 }
 
+/// A runtime whose `Research` class is the example agent, its fibers' first runs frozen after
+/// checkpoint `freeze_after`; or, when it `recovers` not, an agent without a recovery
+/// handler (the example `Counter`) serving the same databases.
 fn start(
     data_dir: PathBuf,
-    hang_after: Option<u64>,
+    freeze_after: Option<u64>,
     recovers: bool,
     max_age_ms: u64,
 ) -> (tokio::runtime::Runtime, Subscription, Runtime) {
@@ -85,15 +32,15 @@ fn start(
         fiber_max_age_ms: max_age_ms,
         ..Default::default()
     });
-    runtime.register("Research", move |_| Research {
-        hang_after,
-        recovers,
-    });
+    if recovers {
+        runtime.register("Research", move |_| Research {
+            tools: common::tools(),
+            freeze_after,
+        });
+    } else {
+        runtime.register("Research", |_| Counter);
+    }
     (rt, sub, runtime)
-}
-
-fn count(events: &[Event], kind: Kind) -> usize {
-    events.iter().filter(|e| e.kind() == kind).count()
 }
 
 fn stash_steps(events: &[Event]) -> Vec<u32> {
@@ -106,9 +53,9 @@ fn stash_steps(events: &[Event]) -> Vec<u32> {
         .collect()
 }
 
-/// Runs a fiber that hangs after step 3, then kills the process (drops its runtime).
-fn crash_mid_fiber(data: &std::path::Path, recovers: bool) -> Vec<Event> {
-    let (rt, sub, runtime) = start(data.to_path_buf(), Some(3), recovers, 3_600_000);
+/// Runs a fiber that freezes after step 3, then kills the process (drops its runtime).
+fn crash_mid_fiber(data: &std::path::Path) -> Vec<Event> {
+    let (rt, sub, runtime) = start(data.to_path_buf(), Some(3), true, 3_600_000);
     let r = runtime.clone();
     rt.spawn(async move {
         r.rpc("Research", "r-1", "research", Value::Null, None)
@@ -126,7 +73,7 @@ fn crash_mid_fiber(data: &std::path::Path, recovers: bool) -> Vec<Event> {
 #[test]
 fn an_interrupted_fiber_resumes_from_its_last_checkpoint_and_completes_once() {
     let data = dir("resume");
-    let before = crash_mid_fiber(&data, true);
+    let before = crash_mid_fiber(&data);
     assert_eq!(stash_steps(&before), vec![1, 2, 3]);
     assert_eq!(count(&before, Kind::FiberRunCompleted), 0);
 
@@ -167,7 +114,7 @@ fn a_fiber_too_old_or_without_a_handler_is_skipped() {
         (false, 3_600_000, "no_handler"),
     ] {
         let data = dir(reason);
-        crash_mid_fiber(&data, recovers);
+        crash_mid_fiber(&data);
         let (_rt, sub, runtime) = start(data, None, recovers, max_age_ms);
         runtime.resume().unwrap();
         let mut seen = Vec::new();

@@ -12,11 +12,8 @@ use common::drain;
 use serde_json::{json, Value};
 use sightline_bus::Subscription;
 use sightline_event::{Kind, McpState, Outcome, Payload, TraceContext};
-use sightline_runtime::{Agent, Ctx, McpTarget, RpcError, Runtime, RuntimeConfig};
-
-struct Support {
-    target: McpTarget,
-}
+use sightline_runtime::examples::McpClient;
+use sightline_runtime::{McpTarget, Runtime, RuntimeConfig};
 
 fn stdio() -> McpTarget {
     McpTarget::Stdio {
@@ -25,21 +22,15 @@ fn stdio() -> McpTarget {
     }
 }
 
-impl Agent for Support {
-    async fn on_rpc(
-        &mut self,
-        ctx: &mut Ctx,
-        method: &str,
-        args: Value,
-    ) -> Result<Value, RpcError> {
-        match method {
-            "connect" => {
-                let id = ctx.add_mcp_server("support", self.target.clone()).await?;
-                Ok(json!(ctx.mcp_tools(&id)))
-            }
-            "lookup" => ctx.call_mcp_tool("srv_support", "lookup_order", args).await,
-            other => Err(RpcError::new("NotFound", other)),
-        }
+/// `lookup_order` of the server, as the `call` of the example `McpClient` asks for it.
+fn lookup(order_id: &str) -> Value {
+    json!({"tool": "lookup_order", "args": {"order_id": order_id}})
+}
+
+fn client(target: McpTarget) -> McpClient {
+    McpClient {
+        server: "support".into(),
+        target,
     }
 }
 
@@ -55,9 +46,7 @@ fn start_with(
         data_dir,
         ..Default::default()
     });
-    runtime.register("Support", move |_| Support {
-        target: target.clone(),
-    });
+    runtime.register("Support", move |_| client(target.clone()));
     (rt, sub, runtime)
 }
 
@@ -74,13 +63,7 @@ fn an_agent_connects_discovers_and_calls_an_mcp_tool_and_reconnects_after_a_cras
         assert_eq!(tools, vec!["issue_refund", "lookup_order", "search_kb"]);
         let caller = TraceContext::new_root();
         let out = rt
-            .block_on(runtime.rpc(
-                "Support",
-                "t-1",
-                "lookup",
-                json!({"order_id": "88412"}),
-                Some(caller),
-            ))
+            .block_on(runtime.rpc("Support", "t-1", "call", lookup("88412"), Some(caller)))
             .unwrap();
         assert!(out.to_string().contains("88412"), "{out}");
         let events = drain(&sub);
@@ -128,7 +111,7 @@ fn an_agent_connects_discovers_and_calls_an_mcp_tool_and_reconnects_after_a_cras
     }
     let (rt, sub, runtime) = start(data);
     let out = rt
-        .block_on(runtime.rpc("Support", "t-1", "lookup", json!({"order_id": "1"}), None))
+        .block_on(runtime.rpc("Support", "t-1", "call", lookup("1"), None))
         .unwrap();
     assert!(out.to_string().contains("order_id"), "{out}");
     let kinds: Vec<Kind> = drain(&sub).iter().map(|e| e.kind()).collect();
@@ -158,7 +141,7 @@ fn an_agent_uses_an_mcp_server_over_streamable_http_and_reconnects_when_it_comes
         .unwrap();
     assert_eq!(tools.as_array().map(Vec::len), Some(3), "{tools}");
     let out = rt2
-        .block_on(runtime.rpc("Support", "t-1", "lookup", json!({"order_id": "7"}), None))
+        .block_on(runtime.rpc("Support", "t-1", "call", lookup("7"), None))
         .unwrap();
     assert!(out.to_string().contains(r#"\"order_id\":\"7\""#), "{out}");
     let events = drain(&sub);
@@ -180,15 +163,14 @@ fn an_agent_uses_an_mcp_server_over_streamable_http_and_reconnects_when_it_comes
     // the next call reconnects on its own.
     drop(server);
     rt.shutdown_timeout(Duration::from_millis(100));
-    let down =
-        rt2.block_on(runtime.rpc("Support", "t-1", "lookup", json!({"order_id": "8"}), None));
+    let down = rt2.block_on(runtime.rpc("Support", "t-1", "call", lookup("8"), None));
     assert!(down.is_err(), "{down:?}");
     let rt = server_rt();
     let server = rt
         .block_on(sightline_runtime::mcp_server::serve_http(&addr.to_string()))
         .unwrap();
     let out = rt2
-        .block_on(runtime.rpc("Support", "t-1", "lookup", json!({"order_id": "9"}), None))
+        .block_on(runtime.rpc("Support", "t-1", "call", lookup("9"), None))
         .unwrap();
     assert!(out.to_string().contains(r#"\"order_id\":\"9\""#), "{out}");
     // The call made while it was down is a failed tool call (whether the request failed or
@@ -224,8 +206,8 @@ fn an_mcp_server_that_wants_oauth_shows_as_authenticating() {
         tokio::spawn(async move { axum::serve(listener, app).await });
         format!("http://{addr}/mcp")
     });
-    runtime.register("Locked", move |_| Support {
-        target: McpTarget::Http { url: url.clone() },
+    runtime.register("Locked", move |_| {
+        client(McpTarget::Http { url: url.clone() })
     });
     let err = rt
         .block_on(runtime.rpc("Locked", "l-1", "connect", Value::Null, None))

@@ -1,46 +1,18 @@
 //! The runtime's contract: addressing, one input at a time, persisted state with its events,
-//! RPC events with trace context, hibernation and wake, sequence numbers never reused.
+//! RPC events with trace context, hibernation and wake (by an input or by the agent's own
+//! alarm), sequence numbers never reused.
 
 mod common;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::drain;
+use common::{count, drain, kinds};
 use serde_json::{json, Value};
 use sightline_bus::Subscription;
 use sightline_event::{Kind, Outcome, Payload, TraceContext};
-use sightline_runtime::{Agent, Ctx, RpcError, Runtime, RuntimeConfig};
-
-struct Counter;
-
-impl Agent for Counter {
-    async fn on_rpc(
-        &mut self,
-        ctx: &mut Ctx,
-        method: &str,
-        args: Value,
-    ) -> Result<Value, RpcError> {
-        let err = |e: sightline_runtime::StateError| RpcError::new("StateError", e.to_string());
-        match method {
-            "increment" => {
-                let n = ctx.state()["n"].as_u64().unwrap_or(0);
-                // Yield in the middle: another input must still not interleave.
-                tokio::task::yield_now().await;
-                ctx.set_state(json!({ "n": n + 1, "by": args["by"] }))
-                    .map_err(err)?;
-                Ok(json!(n + 1))
-            }
-            "get" => Ok(ctx.state().clone()),
-            "set" => ctx.set_state(args).map(|v| json!(v)).map_err(err),
-            "slow" => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                Ok(Value::Null)
-            }
-            other => Err(RpcError::new("NotFound", format!("no method {other}"))),
-        }
-    }
-}
+use sightline_runtime::examples::{Counter, Reminder};
+use sightline_runtime::{Runtime, RuntimeConfig};
 
 fn dir(name: &str) -> PathBuf {
     common::data_dir(name)
@@ -184,8 +156,10 @@ fn an_idle_agent_hibernates_and_wakes_with_its_state_and_sequence() {
     let (rt, sub, runtime) = setup(dir("hibernate"), 100);
     rt.block_on(runtime.rpc("Counter", "a", "increment", json!({}), None))
         .unwrap();
-    std::thread::sleep(Duration::from_millis(400));
+    common::wait_hibernated(&runtime, "Counter", "a");
     assert_eq!(runtime.active(), 0, "the idle agent did not hibernate");
+    // It stays hibernated a while (what `agent:wake` reports below).
+    std::thread::sleep(Duration::from_millis(100));
     let n = rt
         .block_on(runtime.rpc("Counter", "a", "increment", json!({}), None))
         .unwrap();
@@ -237,6 +211,7 @@ fn after_a_crash_sequence_numbers_continue_without_reuse() {
         .unwrap();
     assert_eq!(n, json!(6), "state lost");
     let events = drain(&sub);
+    assert!(!events.is_empty(), "the restarted agent emitted nothing");
     assert!(
         events.iter().all(|e| e.seq > first_last_seq),
         "a sequence number was reused: {:?} after {first_last_seq}",
@@ -260,4 +235,56 @@ fn a_full_mailbox_answers_overloaded() {
         .count();
     assert!(overloaded > 0, "12 inputs fit a mailbox of 4");
     assert!(results.iter().any(Result::is_ok));
+}
+
+#[test]
+fn a_hibernated_agent_is_woken_by_its_own_alarm() {
+    let (rt, sub, runtime) = common::setup(common::config("alarm", |c| {
+        c.idle_hibernate_ms = 50;
+    }));
+    runtime.register("Reminder", |_| Reminder { poll_max_ms: 0 });
+    // Due long after the agent hibernates (50 ms idle).
+    rt.block_on(runtime.rpc(
+        "Reminder",
+        "r-1",
+        "remind_later",
+        json!({ "delay_ms": 1500 }),
+        None,
+    ))
+    .unwrap();
+    common::wait_hibernated(&runtime, "Reminder", "r-1");
+    let mut seen = Vec::new();
+    common::collect_until(&sub, &mut seen, "the reminder never ran", |ev| {
+        count(ev, Kind::ScheduleComplete) == 1
+    });
+    let at = |kind: Kind| seen.iter().position(|e| e.kind() == kind);
+    let (hibernate, wake, execute) = (
+        at(Kind::AgentHibernate).expect("no agent:hibernate"),
+        at(Kind::AgentWake).expect("no agent:wake"),
+        at(Kind::ScheduleExecute).expect("no schedule:execute"),
+    );
+    let k = kinds(&seen);
+    assert!(hibernate < wake && wake < execute, "{k:?}");
+    // Nothing but the alarm woke it: no input between hibernating and the run.
+    assert_eq!(count(&seen[hibernate..], Kind::Rpc), 0, "{k:?}");
+    match &seen[wake].payload {
+        Payload::AgentWake(w) => {
+            assert_eq!(w.trigger, "alarm", "{w:?}");
+            assert!(w.hibernated_ms > 0, "{w:?}");
+        }
+        p => panic!("{p:?}"),
+    }
+    match &seen[execute].payload {
+        Payload::ScheduleExecute(x) => assert_eq!((x.callback.as_str(), x.attempt), ("remind", 1)),
+        p => panic!("{p:?}"),
+    }
+    let state = seen.iter().rev().find_map(|e| match &e.payload {
+        Payload::StateUpdate(u) => Some(u.changed_paths.clone()),
+        _ => None,
+    });
+    assert_eq!(state, Some(vec!["/reminders_sent".into()]), "{k:?}");
+    let pending = rt
+        .block_on(runtime.rpc("Reminder", "r-1", "pending", Value::Null, None))
+        .unwrap();
+    assert_eq!(pending, json!(0), "the one-off reminder stayed");
 }

@@ -4,16 +4,21 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::count;
 use serde_json::{json, Value};
 use sightline_bus::Subscription;
 use sightline_event::{Event, Kind, Outcome, Payload, TraceContext};
+use sightline_runtime::examples::Reminder;
 use sightline_runtime::{Agent, Ctx, RpcError, Runtime, RuntimeConfig, When};
 
-struct Reminder;
+/// Exercises the schedule API's corners the example `Reminder` does not: intervals (slow
+/// ones overlapping themselves, one cancelling itself), queues with a failing item, absurd
+/// times.
+struct Scheduler;
 
-impl Agent for Reminder {
+impl Agent for Scheduler {
     async fn on_rpc(
         &mut self,
         ctx: &mut Ctx,
@@ -22,26 +27,11 @@ impl Agent for Reminder {
     ) -> Result<Value, RpcError> {
         let err = |e: String| RpcError::new("ScheduleError", e);
         match method {
-            "remind_in" => {
-                let ms = args["ms"].as_u64().unwrap_or(0);
-                let cb = args["callback"].as_str().unwrap_or("ping").to_owned();
-                let id = ctx
-                    .schedule(When::Delay(Duration::from_millis(ms)), &cb, json!({"n": 1}))
-                    .map_err(|e| err(e.to_string()))?;
-                Ok(json!(id))
-            }
             "every" => {
                 let ms = args["ms"].as_u64().unwrap_or(0);
                 let cb = args["callback"].as_str().unwrap_or("ping").to_owned();
                 let id = ctx
                     .schedule(When::Interval(Duration::from_millis(ms)), &cb, Value::Null)
-                    .map_err(|e| err(e.to_string()))?;
-                Ok(json!(id))
-            }
-            "cron" => {
-                let expr = args["expr"].as_str().unwrap_or("").to_owned();
-                let id = ctx
-                    .schedule(When::Cron(expr), "ping", Value::Null)
                     .map_err(|e| err(e.to_string()))?;
                 Ok(json!(id))
             }
@@ -109,7 +99,8 @@ impl Env {
             idle_hibernate_ms: 60_000,
             ..Default::default()
         });
-        runtime.register("Reminder", |_| Reminder);
+        runtime.register("Reminder", |_| Reminder { poll_max_ms: 0 });
+        runtime.register("Scheduler", |_| Scheduler);
         Env {
             rt,
             sub,
@@ -118,41 +109,41 @@ impl Env {
         }
     }
 
+    /// Calls the `Scheduler` agent.
     fn call(&self, method: &str, args: Value, trace: Option<TraceContext>) -> Value {
+        self.call_on("Scheduler", method, args, trace)
+    }
+
+    /// Calls the agent `class/r-1`.
+    fn call_on(
+        &self,
+        class: &str,
+        method: &str,
+        args: Value,
+        trace: Option<TraceContext>,
+    ) -> Value {
         self.rt
-            .block_on(self.runtime.rpc("Reminder", "r-1", method, args, trace))
+            .block_on(self.runtime.rpc(class, "r-1", method, args, trace))
             .unwrap()
     }
 
-    /// Collects events until `done` holds for them, or fails after 10 s.
+    /// Collects events until `done` holds for them, or fails after [`common::DEADLINE`].
     fn wait(&mut self, what: &str, done: impl Fn(&[Event]) -> bool) -> &[Event] {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            while let Some(e) = self.sub.try_recv() {
-                self.seen.push(e);
-            }
-            if done(&self.seen) {
-                return &self.seen;
-            }
-            assert!(Instant::now() < deadline, "{what}: {:?}", kinds(&self.seen));
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        common::collect_until(&self.sub, &mut self.seen, what, done);
+        &self.seen
     }
-}
-
-fn kinds(events: &[Event]) -> Vec<&'static str> {
-    events.iter().map(|e| e.kind().name()).collect()
-}
-
-fn count(events: &[Event], kind: Kind) -> usize {
-    events.iter().filter(|e| e.kind() == kind).count()
 }
 
 #[test]
 fn a_delayed_schedule_runs_once_and_continues_the_creating_trace() {
     let mut env = Env::new(dir("delay"));
     let caller = TraceContext::new_root();
-    env.call("remind_in", json!({"ms": 50}), Some(caller));
+    env.call_on(
+        "Reminder",
+        "remind_later",
+        json!({"delay_ms": 50}),
+        Some(caller),
+    );
     let events = env.wait("no completion", |ev| count(ev, Kind::ScheduleComplete) == 1);
     let create = events
         .iter()
@@ -172,13 +163,13 @@ fn a_delayed_schedule_runs_once_and_continues_the_creating_trace() {
     assert_eq!(create.trace_id, Some(caller.trace_id));
     match &complete.payload {
         Payload::ScheduleComplete(c) => {
-            assert_eq!((c.callback.as_str(), c.attempts), ("ping", 1));
+            assert_eq!((c.callback.as_str(), c.attempts), ("remind", 1));
         }
         p => panic!("{p:?}"),
     }
     assert_eq!(count(events, Kind::ScheduleExecute), 1);
     assert_eq!(
-        env.call("count", Value::Null, None),
+        env.call_on("Reminder", "pending", Value::Null, None),
         json!(0),
         "a one-off stayed"
     );
@@ -187,7 +178,12 @@ fn a_delayed_schedule_runs_once_and_continues_the_creating_trace() {
 #[test]
 fn a_failing_callback_is_retried_then_given_up_with_schedule_error() {
     let mut env = Env::new(dir("fail"));
-    env.call("remind_in", json!({"ms": 10, "callback": "fail"}), None);
+    env.call_on(
+        "Reminder",
+        "remind_later",
+        json!({"delay_ms": 10, "fail": true}),
+        None,
+    );
     let events = env.wait("no schedule:error", |ev| {
         count(ev, Kind::ScheduleError) == 1
     });
@@ -210,7 +206,7 @@ fn a_failing_callback_is_retried_then_given_up_with_schedule_error() {
     match &error.payload {
         Payload::ScheduleError(e) => {
             assert_eq!(e.attempts, 3);
-            assert_eq!(e.error_type.as_deref(), Some("SmtpDown"));
+            assert_eq!(e.error_type.as_deref(), Some("UpstreamError"));
         }
         p => panic!("{p:?}"),
     }
@@ -247,8 +243,9 @@ fn a_schedule_survives_a_crash_and_missed_cron_runs_are_reported() {
     let data = dir("crash");
     {
         let env = Env::new(data.clone());
-        env.call("remind_in", json!({"ms": 300}), None);
-        env.call("cron", json!({"expr": "* * * * * *"}), None);
+        env.call_on("Reminder", "remind_later", json!({"delay_ms": 300}), None);
+        // A digest every second (cron) and a poll every second (interval).
+        env.call_on("Reminder", "setup", Value::Null, None);
         // The process dies: no hibernation, no clean shutdown.
         let Env { rt, runtime, .. } = env;
         drop(runtime);
@@ -320,7 +317,7 @@ fn a_callback_that_cancels_its_own_interval_stops_it_and_absurd_times_are_refuse
         .rt
         .block_on(
             env.runtime
-                .rpc("Reminder", "r-1", "huge", Value::Null, None),
+                .rpc("Scheduler", "r-1", "huge", Value::Null, None),
         )
         .unwrap_err();
     assert!(e.message.contains("too far"), "{e}");
