@@ -5,14 +5,16 @@
 //! the per-field sensitivity table. Adding an event is one entry here.
 
 use std::borrow::Cow;
+use std::fmt;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
 
+use crate::family::Family;
 use crate::patch::StatePatch;
 use crate::sensitive::{Classify, Sensitive};
-use crate::{Family, Severity};
+use crate::severity::Severity;
 
 /// A safe, low-to-moderate cardinality string: ids, names, methods, states. Strings of up to 23
 /// bytes are stored inline, so building such a field never allocates.
@@ -1080,5 +1082,66 @@ impl JsonSchema for Kind {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
         schemars::json_schema!({ "type": "string", "enum": names })
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Family {
+    /// The kinds in this family.
+    pub fn kinds(self) -> impl Iterator<Item = Kind> {
+        Kind::ALL
+            .iter()
+            .copied()
+            .filter(move |k| k.family() == self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_are_unique_and_round_trip() {
+        let mut names = std::collections::HashSet::new();
+        for k in Kind::ALL {
+            assert!(names.insert(k.name()), "duplicate {}", k.name());
+            assert_eq!(Kind::from_name(k.name()), Some(*k));
+            assert_eq!(Kind::ALL[k.index()], *k);
+        }
+        const { assert!(KIND_COUNT <= 64 * KIND_WORDS) };
+    }
+
+    #[test]
+    fn every_family_has_kinds() {
+        for f in Family::ALL {
+            assert!(f.kinds().count() > 0, "{f} is empty");
+            assert_eq!(Family::from_name(f.name()), Some(*f));
+        }
+    }
+
+    #[test]
+    fn sensitivity_follows_the_field_type() {
+        let fields = Kind::ScheduleError.fields();
+        let error = fields.iter().find(|f| f.name == "error").unwrap();
+        let callback = fields.iter().find(|f| f.name == "callback").unwrap();
+        assert!(error.sensitive);
+        assert!(!callback.sensitive);
+        let url = Kind::McpClientConnect
+            .fields()
+            .iter()
+            .find(|f| f.name == "url")
+            .unwrap();
+        assert!(url.sensitive);
+        let diff = Kind::StateUpdate
+            .fields()
+            .iter()
+            .find(|f| f.name == "diff")
+            .unwrap();
+        assert!(diff.sensitive);
     }
 }
