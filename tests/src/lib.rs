@@ -79,6 +79,38 @@ pub fn sightline_with_stdin(
     Ok(child.wait_with_output()?)
 }
 
+/// What a `sightline demo` run left: its output and the summary it wrote.
+#[derive(Debug)]
+pub struct DemoRun {
+    /// Its output (the summary as text on stdout, progress on stderr).
+    pub output: Output,
+    /// `demo-summary.json` from the data directory.
+    pub summary: serde_json::Value,
+}
+
+/// Runs `sightline demo` with `args`, its data in `data_dir` and `/metrics` on any free port
+/// (the default 9464 may be taken on a shared machine), plus `global` flags (such as
+/// `--config FILE`); fails unless it exits successfully, and returns what it left.
+pub fn demo_run(data_dir: &Path, global: &[&str], args: &[&str]) -> anyhow::Result<DemoRun> {
+    let data = data_dir
+        .to_str()
+        .ok_or_else(|| anyhow::anyhow!("data dir {} is not UTF-8", data_dir.display()))?;
+    let mut all = global.to_vec();
+    all.extend(["demo", "--data-dir", data, "--metrics-addr", "127.0.0.1:0"]);
+    all.extend_from_slice(args);
+    let output = sightline(&all)?;
+    anyhow::ensure!(
+        output.status.success(),
+        "demo failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = serde_json::from_str(&std::fs::read_to_string(
+        data_dir.join("demo-summary.json"),
+    )?)?;
+    Ok(DemoRun { output, summary })
+}
+
 /// A fresh, empty directory under the target dir, removed and recreated on each call.
 pub fn scratch_dir(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;

@@ -50,6 +50,7 @@ fn events_are_redacted_once_per_policy_before_fan_out() {
         }
     }
     let stats = pipeline.stats();
+    assert_eq!(stats.len(), 2, "one entry per sink");
     assert!(stats
         .iter()
         .all(|s| s.policy == "default" && s.events_redacted == 10));

@@ -1,11 +1,15 @@
 //! A real Prometheus scrapes a running `sightline demo`; then every PromQL expression of every
 //! panel and variable of every dashboard in `dashboards/` (with the dashboard variables
-//! substituted) parses and returns data through Prometheus's HTTP API. The dashboards also
+//! substituted) parses and returns data through Prometheus's HTTP API: all 55 of them, counted
+//! apart from the walk that collects them (every `expr` anywhere in a dashboard's panels, rows
+//! included, and every query variable), so a query the walk missed fails. The dashboards also
 //! keep their promises: a title, a description and a unit on every panel, the `datasource`,
 //! `job`, `instance` and `agent_class` variables, `$__rate_interval` in every range, and the
 //! committed JSON is what `dashboards/build.py` writes.
 
 use std::time::Duration;
+
+use serde_json::Value;
 
 use sightline_tests::real::{self, query, wait_until};
 use sightline_tests::{scratch_dir, workspace_root};
@@ -31,6 +35,28 @@ fn variable_query(q: &str) -> String {
     )
 }
 
+/// The dashboards' queries: panels' and query variables' (README says so; change both together).
+const QUERIES: usize = 55;
+
+/// Every PromQL expression under `v`, wherever it sits: the `expr` of each target, at any
+/// depth (a row's nested panels included).
+fn exprs_in(v: &Value) -> usize {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| {
+                if k == "expr" && v.is_string() {
+                    1
+                } else {
+                    exprs_in(v)
+                }
+            })
+            .sum(),
+        Value::Array(a) => a.iter().map(exprs_in).sum(),
+        _ => 0,
+    }
+}
+
 #[test]
 fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     // The committed JSON is the generator's output.
@@ -46,7 +72,15 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     let dashboards = real::dashboards().unwrap();
     assert_eq!(dashboards.len(), 4);
     let mut queries = Vec::new();
+    let mut expected = 0;
     for (path, d) in &dashboards {
+        expected += exprs_in(&d["panels"])
+            + d["templating"]["list"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|v| v["type"] == "query")
+                .count();
         let name = path.file_name().unwrap();
         let generated: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(fresh.join(name)).unwrap()).unwrap();
@@ -95,6 +129,10 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         }
     }
 
+    // The walk above took every query there is, and there are as many as the README says.
+    assert_eq!(queries.len(), expected, "queries the walk collected");
+    assert_eq!(queries.len(), QUERIES, "the dashboards' queries");
+
     let receiver = sightline_otlp::receiver::Receiver::start(false).unwrap();
     let demo = real::demo(
         &dir,
@@ -139,5 +177,4 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         queries.len(),
         failures.join("\n")
     );
-    eprintln!("{} dashboard queries returned data", queries.len());
 }

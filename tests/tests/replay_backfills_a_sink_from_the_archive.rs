@@ -2,32 +2,18 @@
 //! a second archive standing in for a backend that was down — with the filters selecting
 //! what to backfill, losing nothing (the replayed sink waits for room instead of dropping).
 
-use sightline_tests::{scratch_dir, sightline};
+use sightline_tests::{demo_run, scratch_dir, sightline};
 
 #[test]
 fn replay_backfills_a_sink_from_the_archive() {
     let dir = scratch_dir("replay").unwrap();
     let data_dir = dir.to_str().unwrap();
-    let out = sightline(&[
-        "demo",
-        "--duration",
-        "2",
-        "--agents",
-        "40",
-        "--rate",
-        "5000",
-        "--data-dir",
-        data_dir,
-        // Any free port: the default 9464 may be taken on a shared machine.
-        "--metrics-addr",
-        "127.0.0.1:0",
-    ])
+    demo_run(
+        &dir,
+        &[],
+        &["--duration", "2", "--agents", "40", "--rate", "5000"],
+    )
     .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let stats = |args: &[&str]| -> serde_json::Value {
         let mut all = vec!["stats", "--format", "json", "--data-dir", data_dir];
         all.extend_from_slice(args);

@@ -84,19 +84,30 @@ fn the_archive_survives_sigkill_at_random_moments() {
         let stats: serde_json::Value =
             serde_json::from_str(ready.strip_prefix("ready ").unwrap()).unwrap();
         torn += stats["torn_lines_truncated"].as_u64().unwrap();
-        // Let it write for a random while, then kill it without warning.
-        std::thread::sleep(Duration::from_millis(rng.u64(5..300)));
+        // Let it get a random number of batches down (waiting for it to say so, however
+        // slow the machine), then kill it without warning a random moment into the next
+        // batch (the delay is the randomness of the kill, not a wait for readiness).
+        let durable_of = |l: &str| {
+            l.strip_prefix("durable ")
+                .map(|n| n.parse::<u64>().unwrap())
+        };
+        let mut durable = 0;
+        for _ in 0..rng.u64(1..=12) {
+            let line = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+            durable = durable.max(durable_of(&line).unwrap());
+        }
+        std::thread::sleep(Duration::from_micros(rng.u64(0..20_000)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         reader.join().unwrap();
         let durable = rx
             .try_iter()
-            .filter_map(|l| {
-                l.strip_prefix("durable ")
-                    .map(|n| n.parse::<u64>().unwrap())
-            })
-            .max()
-            .unwrap_or(0);
+            .filter_map(|l| durable_of(&l))
+            .fold(durable, u64::max);
+        assert!(
+            durable > 0,
+            "trial {trial}: killed before a batch was durable"
+        );
         eprintln!("trial {trial}: killed with every agent durable up to seq {durable}");
         durable_before_kill.push(durable);
     }

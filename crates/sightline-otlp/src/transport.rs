@@ -144,6 +144,9 @@ impl Transport {
                         .map_err(|e| TransportError(format!("header {k:?}: {e}")))?;
                     headers.insert(name, value);
                 }
+                // reqwest brings no rustls provider of its own: ring, as for gRPC, unless the
+                // process installed one already.
+                let _ = rustls::crypto::ring::default_provider().install_default();
                 let mut b = reqwest::Client::builder()
                     .default_headers(headers)
                     .timeout(r.timeout)
@@ -152,7 +155,7 @@ impl Transport {
                 if let Some(pem) = &r.ca_cert_pem {
                     let cert = reqwest::Certificate::from_pem(pem)
                         .map_err(|e| TransportError(format!("ca_cert_path: {e}")))?;
-                    b = b.add_root_certificate(cert);
+                    b = b.tls_certs_merge([cert]);
                 }
                 let client = b
                     .build()

@@ -13,6 +13,8 @@
 //!   lookup per update) and caps its series; the excess folds into one `__overflow__` series,
 //!   and each fold is counted.
 //! - [`HealthCollector`]: the pipeline's own health per sink, read at scrape time.
+//! - [`family`]: the one way families are made here, and [`family::ScrapeCollector`] for
+//!   metrics read from counters at scrape time (the health collector, the OTLP exporter's).
 //! - [`MetricsServer`]: `/metrics` on `127.0.0.1:9464` by default, text format 0.0.4 or
 //!   OpenMetrics by content negotiation, optional bearer token.
 //!
@@ -34,6 +36,7 @@
 )]
 
 mod config;
+pub mod family;
 pub mod guard;
 mod health;
 mod metrics;

@@ -4,9 +4,7 @@
 //! family is capped by the [cardinality guard](crate::guard).
 
 use prometheus::core::{AtomicU64, GenericCounter};
-use prometheus::{
-    exponential_buckets, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-};
+use prometheus::{exponential_buckets, HistogramVec, IntCounterVec, IntGaugeVec, Registry};
 use std::hash::{Hash, Hasher};
 
 use prometheus::{Histogram, IntCounter};
@@ -14,7 +12,8 @@ use sightline_event::{AgentRef, Event, Kind, Outcome, Payload};
 use sightline_sink::{Sink, SinkError};
 use smol_str::SmolStr;
 
-use crate::guard::Guarded;
+use crate::family::{counter, gauge, histogram};
+use crate::guard::{Guarded, LabelledVec};
 
 type Counters = Guarded<IntCounterVec>;
 type Gauges = Guarded<IntGaugeVec>;
@@ -85,43 +84,20 @@ impl std::fmt::Debug for EventMetrics {
     }
 }
 
-macro_rules! counter {
-    ($reg:expr, $cap:expr, $ov:expr, $name:literal, $help:literal, [$($l:literal),+]) => {{
-        let labels = [$($l),+];
-        Guarded::register(
-            $reg,
-            IntCounterVec::new(Opts::new($name, $help), &labels)?,
-            labels.len(),
-            $cap,
-            $ov,
-        )?
-    }};
+/// Registers families capped by the guard: each at `cap` series, folds counted in `overflow`.
+struct Capped<'a> {
+    registry: &'a Registry,
+    cap: usize,
+    overflow: &'a IntCounterVec,
 }
 
-macro_rules! gauge {
-    ($reg:expr, $cap:expr, $ov:expr, $name:literal, $help:literal, [$($l:literal),+]) => {{
-        let labels = [$($l),+];
-        Guarded::register(
-            $reg,
-            IntGaugeVec::new(Opts::new($name, $help), &labels)?,
-            labels.len(),
-            $cap,
-            $ov,
-        )?
-    }};
-}
-
-macro_rules! histogram {
-    ($reg:expr, $cap:expr, $ov:expr, $name:literal, $help:literal, $buckets:expr, [$($l:literal),+]) => {{
-        let labels = [$($l),+];
-        Guarded::register(
-            $reg,
-            HistogramVec::new(HistogramOpts::new($name, $help).buckets($buckets), &labels)?,
-            labels.len(),
-            $cap,
-            $ov,
-        )?
-    }};
+impl Capped<'_> {
+    /// Registers `vec` (from one of the [`crate::family`] helpers) under the guard.
+    fn add<V: LabelledVec>(&self, vec: prometheus::Result<V>) -> prometheus::Result<Guarded<V>> {
+        let vec = vec?;
+        let labels = vec.desc().first().map_or(0, |d| d.variable_labels.len());
+        Guarded::register(self.registry, vec, labels, self.cap, self.overflow)
+    }
 }
 
 impl EventMetrics {
@@ -133,11 +109,9 @@ impl EventMetrics {
         max_series: usize,
         max_agents: usize,
     ) -> prometheus::Result<Self> {
-        let ov = IntCounterVec::new(
-            Opts::new(
-                "sightline_metric_series_overflow_total",
-                "Updates folded into a metric's __overflow__ series because it reached its series cap.",
-            ),
+        let ov = counter(
+            "sightline_metric_series_overflow_total",
+            "Updates folded into a metric's __overflow__ series because it reached its series cap.",
             &["metric"],
         )?;
         registry.register(Box::new(ov.clone()))?;
@@ -146,36 +120,40 @@ impl EventMetrics {
             "Agents seen after the agent gauges reached their tracking limit (not counted in them).",
         )?;
         registry.register(Box::new(untracked.clone()))?;
-        let (r, c, o) = (registry, max_series, &ov);
+        let g = Capped {
+            registry,
+            cap: max_series,
+            overflow: &ov,
+        };
         Ok(Self {
-            events: counter!(r, c, o, "sightline_events_total", "Events seen, by agent class and family.", ["agent_class", "family"]),
-            rpc_calls: counter!(r, c, o, "sightline_rpc_calls_total", "RPC calls handled, by agent class, method and outcome.", ["agent_class", "method", "outcome"]),
-            rpc_duration: histogram!(r, c, o, "sightline_rpc_duration_seconds", "RPC call latency.", LATENCY.to_vec(), ["agent_class", "method"]),
-            schedule_executions: counter!(r, c, o, "sightline_schedule_executions_total", "Scheduled callback runs that ended, by agent class, callback and outcome (error: retries exhausted).", ["agent_class", "callback", "outcome"]),
-            schedule_retries: counter!(r, c, o, "sightline_schedule_retries_total", "Retries of scheduled callbacks after a failed attempt.", ["agent_class", "callback"]),
-            schedule_retries_exhausted: counter!(r, c, o, "sightline_schedule_retries_exhausted_total", "Scheduled callbacks that failed every attempt (schedule:error).", ["agent_class", "callback"]),
-            schedule_lateness: histogram!(r, c, o, "sightline_schedule_lateness_seconds", "How late scheduled callbacks started.", LATENESS.to_vec(), ["agent_class"]),
-            schedule_missed_runs: counter!(r, c, o, "sightline_schedule_missed_runs_total", "Cron runs that should have fired while the agent was down.", ["agent_class", "callback"]),
-            schedule_duration: histogram!(r, c, o, "sightline_schedule_duration_seconds", "Scheduled callback run time, retries included.", LATENCY.to_vec(), ["agent_class", "callback"]),
-            fiber_runs: counter!(r, c, o, "sightline_fiber_runs_total", "Fiber runs that ended, by outcome (ok, error, interrupted).", ["agent_class", "fiber", "outcome"]),
-            fiber_recoveries: counter!(r, c, o, "sightline_fiber_recoveries_total", "Fiber recoveries after eviction, by outcome (handled, failed, skipped).", ["agent_class", "fiber", "outcome"]),
-            mcp_connections: counter!(r, c, o, "sightline_mcp_connections_total", "MCP connection attempts, by server and the state they reached.", ["agent_class", "server", "state"]),
-            mcp_connect_failures: counter!(r, c, o, "sightline_mcp_connect_failures_total", "MCP connection attempts that failed.", ["agent_class", "server"]),
-            mcp_tools_discovered: gauge!(r, c, o, "sightline_mcp_tools_discovered", "Tools the last discovery on each server found.", ["agent_class", "server"]),
-            state_updates: counter!(r, c, o, "sightline_state_updates_total", "State updates persisted.", ["agent_class"]),
-            state_rejected: counter!(r, c, o, "sightline_state_rejected_total", "State updates rejected (invalid, or over the size limit).", ["agent_class"]),
-            state_size: histogram!(r, c, o, "sightline_state_size_bytes", "Agent state size after an update.", exponential_buckets(256.0, 4.0, 10)?, ["agent_class"]),
-            tool_calls: counter!(r, c, o, "sightline_tool_calls_total", "Tool calls, by tool and outcome.", ["agent_class", "tool", "outcome"]),
-            tool_duration: histogram!(r, c, o, "sightline_tool_call_duration_seconds", "Tool call latency.", LATENCY.to_vec(), ["agent_class", "tool"]),
-            model_calls: counter!(r, c, o, "sightline_model_calls_total", "Model calls, by model and outcome.", ["agent_class", "model", "outcome"]),
-            model_tokens: counter!(r, c, o, "sightline_model_tokens_total", "Model tokens, by model and direction (input, output).", ["agent_class", "model", "direction"]),
-            model_duration: histogram!(r, c, o, "sightline_model_call_duration_seconds", "Model call latency.", LATENCY.to_vec(), ["agent_class", "model"]),
-            approvals: counter!(r, c, o, "sightline_approvals_total", "Human approvals, by outcome (requested, granted, denied, expired).", ["agent_class", "outcome"]),
-            connections_open: gauge!(r, c, o, "sightline_connections_open", "Client connections (WebSockets) open.", ["agent_class"]),
-            agents_active: gauge!(r, c, o, "sightline_agents_active", "Agents in memory (seen and not hibernated).", ["agent_class"]),
-            agents_hibernated: gauge!(r, c, o, "sightline_agents_hibernated", "Agents hibernated (state kept, memory released).", ["agent_class"]),
-            queue_jobs: counter!(r, c, o, "sightline_queue_jobs_total", "Queued jobs that ended, by outcome.", ["agent_class", "callback", "outcome"]),
-            workflows: counter!(r, c, o, "sightline_workflows_total", "Workflows that ended, by outcome.", ["agent_class", "workflow", "outcome"]),
+            events: g.add(counter("sightline_events_total", "Events seen, by agent class and family.", &["agent_class", "family"]))?,
+            rpc_calls: g.add(counter("sightline_rpc_calls_total", "RPC calls handled, by agent class, method and outcome.", &["agent_class", "method", "outcome"]))?,
+            rpc_duration: g.add(histogram("sightline_rpc_duration_seconds", "RPC call latency.", LATENCY.to_vec(), &["agent_class", "method"]))?,
+            schedule_executions: g.add(counter("sightline_schedule_executions_total", "Scheduled callback runs that ended, by agent class, callback and outcome (error: retries exhausted).", &["agent_class", "callback", "outcome"]))?,
+            schedule_retries: g.add(counter("sightline_schedule_retries_total", "Retries of scheduled callbacks after a failed attempt.", &["agent_class", "callback"]))?,
+            schedule_retries_exhausted: g.add(counter("sightline_schedule_retries_exhausted_total", "Scheduled callbacks that failed every attempt (schedule:error).", &["agent_class", "callback"]))?,
+            schedule_lateness: g.add(histogram("sightline_schedule_lateness_seconds", "How late scheduled callbacks started.", LATENESS.to_vec(), &["agent_class"]))?,
+            schedule_missed_runs: g.add(counter("sightline_schedule_missed_runs_total", "Cron runs that should have fired while the agent was down.", &["agent_class", "callback"]))?,
+            schedule_duration: g.add(histogram("sightline_schedule_duration_seconds", "Scheduled callback run time, retries included.", LATENCY.to_vec(), &["agent_class", "callback"]))?,
+            fiber_runs: g.add(counter("sightline_fiber_runs_total", "Fiber runs that ended, by outcome (ok, error, interrupted).", &["agent_class", "fiber", "outcome"]))?,
+            fiber_recoveries: g.add(counter("sightline_fiber_recoveries_total", "Fiber recoveries after eviction, by outcome (handled, failed, skipped).", &["agent_class", "fiber", "outcome"]))?,
+            mcp_connections: g.add(counter("sightline_mcp_connections_total", "MCP connection attempts, by server and the state they reached.", &["agent_class", "server", "state"]))?,
+            mcp_connect_failures: g.add(counter("sightline_mcp_connect_failures_total", "MCP connection attempts that failed.", &["agent_class", "server"]))?,
+            mcp_tools_discovered: g.add(gauge("sightline_mcp_tools_discovered", "Tools the last discovery on each server found.", &["agent_class", "server"]))?,
+            state_updates: g.add(counter("sightline_state_updates_total", "State updates persisted.", &["agent_class"]))?,
+            state_rejected: g.add(counter("sightline_state_rejected_total", "State updates rejected (invalid, or over the size limit).", &["agent_class"]))?,
+            state_size: g.add(histogram("sightline_state_size_bytes", "Agent state size after an update.", exponential_buckets(256.0, 4.0, 10)?, &["agent_class"]))?,
+            tool_calls: g.add(counter("sightline_tool_calls_total", "Tool calls, by tool and outcome.", &["agent_class", "tool", "outcome"]))?,
+            tool_duration: g.add(histogram("sightline_tool_call_duration_seconds", "Tool call latency.", LATENCY.to_vec(), &["agent_class", "tool"]))?,
+            model_calls: g.add(counter("sightline_model_calls_total", "Model calls, by model and outcome.", &["agent_class", "model", "outcome"]))?,
+            model_tokens: g.add(counter("sightline_model_tokens_total", "Model tokens, by model and direction (input, output).", &["agent_class", "model", "direction"]))?,
+            model_duration: g.add(histogram("sightline_model_call_duration_seconds", "Model call latency.", LATENCY.to_vec(), &["agent_class", "model"]))?,
+            approvals: g.add(counter("sightline_approvals_total", "Human approvals, by outcome (requested, granted, denied, expired).", &["agent_class", "outcome"]))?,
+            connections_open: g.add(gauge("sightline_connections_open", "Client connections (WebSockets) open.", &["agent_class"]))?,
+            agents_active: g.add(gauge("sightline_agents_active", "Agents in memory (seen and not hibernated).", &["agent_class"]))?,
+            agents_hibernated: g.add(gauge("sightline_agents_hibernated", "Agents hibernated (state kept, memory released).", &["agent_class"]))?,
+            queue_jobs: g.add(counter("sightline_queue_jobs_total", "Queued jobs that ended, by outcome.", &["agent_class", "callback", "outcome"]))?,
+            workflows: g.add(counter("sightline_workflows_total", "Workflows that ended, by outcome.", &["agent_class", "workflow", "outcome"]))?,
             bundles: hashbrown::HashMap::default(),
             bundle_handles: Vec::new(),
             max_bundles: max_series.saturating_mul(4),

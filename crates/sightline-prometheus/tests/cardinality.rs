@@ -64,13 +64,20 @@ fn a_million_distinct_labels_stay_within_the_cap_and_bounded_memory() {
         .unwrap();
     assert_eq!(folded, N - CAP as u64);
     assert!(text.contains("method=\"__overflow__\""));
-    assert!(text.len() < 16 << 20, "exposition is {} bytes", text.len());
-    assert!(grown < 128 << 20, "memory grew by {} MiB", grown >> 20);
+    // Measured (release build, Linux/glibc): exposition 3.4 MiB, memory +8.7 MiB over the
+    // million events. The bounds leave a margin for allocators and label lengths, no more:
+    // unbounded series would take hundreds of MiB.
+    assert!(
+        text.len() < 4 << 20,
+        "exposition is {} KiB",
+        text.len() >> 10
+    );
+    assert!(grown < 16 << 20, "memory grew by {} KiB", grown >> 10);
     eprintln!(
-        "{} events with distinct labels: {} series at most per metric, exposition {} KiB, memory +{} MiB",
+        "{} events with distinct labels: {} series at most per metric, exposition {} KiB, memory +{} KiB",
         N,
         series.values().max().unwrap(),
         text.len() >> 10,
-        grown >> 20
+        grown >> 10
     );
 }
