@@ -41,7 +41,7 @@ impl ScrapeFamilies for Families {
         Ok(Self {
             received: c("sightline_sink_events_received_total", "Events a sink's worker took from its queue.", &["sink"])?,
             delivered: c("sightline_sink_events_delivered_total", "Events a sink accepted.", &["sink"])?,
-            dropped: c("sightline_sink_events_dropped_total", "Events a sink's queue (or its redaction stage's, or the fan-out's in front of the stage) could not take, by reason.", &["sink", "reason"])?,
+            dropped: c("sightline_sink_events_dropped_total", "Events a sink's queue, or a queue in front of it (its policy's redaction stage, the fan-out), could not take, by reason.", &["sink", "reason"])?,
             failed: c("sightline_sink_events_failed_total", "Events handed to a sink but not delivered, by reason (error, panic, sink_dead, shutdown_timeout).", &["sink", "reason"])?,
             retries: c("sightline_sink_retries_total", "Retries of batches that failed with a transient error.", &["sink"])?,
             write_errors: c("sightline_sink_export_errors_total", "Sink writes (exports) that returned an error.", &["sink"])?,
