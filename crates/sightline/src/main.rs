@@ -22,22 +22,18 @@
 //! sightline redact --policy archive < events.jsonl > shareable.jsonl
 //! ```
 
-mod archive_cmd;
-mod config;
-mod demo;
-mod fleet;
-mod ingest;
-mod otlp_metrics;
-mod pipeline;
-mod redact_cmd;
+mod cmd;
 mod render;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use sightline_pipeline::Config;
 
-use config::Config;
+use cmd::{
+    check_config, demo, ingest, mcp_server, redact, replay, schema, session, stats, tail, verify,
+};
 
 /// Observability for stateful AI agents.
 #[derive(Debug, Parser)]
@@ -74,17 +70,17 @@ enum Command {
     /// Validate the configuration and print the effective settings.
     CheckConfig,
     /// Redact Sightline JSONL (stdin or a file) under a named policy, to stdout.
-    Redact(redact_cmd::RedactArgs),
+    Redact(redact::RedactArgs),
     /// Print the latest archived events, and with -f follow new ones.
-    Tail(archive_cmd::TailArgs),
+    Tail(tail::TailArgs),
     /// One agent's timeline from the archive (or, with --at, its state as of an event).
-    Session(archive_cmd::SessionArgs),
+    Session(session::SessionArgs),
     /// Counts by family, outcome and agent class; error rate; top failing schedules.
-    Stats(archive_cmd::StatsArgs),
+    Stats(stats::StatsArgs),
     /// Check every archive segment: lines, sequences, manifests, indexes.
-    Verify(archive_cmd::VerifyArgs),
+    Verify(verify::VerifyArgs),
     /// Re-send archived events through one configured sink (backfill after an outage).
-    Replay(archive_cmd::ReplayArgs),
+    Replay(replay::ReplayArgs),
     /// Read events from stdin (Sightline JSONL, or Cloudflare Agents observability events as
     /// a Tail Worker receives them) and run them through the configured pipeline.
     Ingest(ingest::IngestArgs),
@@ -110,49 +106,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn config(path: &Option<PathBuf>) -> anyhow::Result<Config> {
-    Config::load(path.as_deref())
-}
-
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = || Config::load(cli.config.as_deref());
     match cli.command {
-        Command::Schema => {
-            print!("{}", sightline_event::json_schema_text());
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::CheckConfig => {
-            let config = Config::load(cli.config.as_deref())?;
-            let source = cli
-                .config
-                .as_deref()
-                .map_or("embedded defaults".to_owned(), |p| p.display().to_string());
-            eprintln!("config ok: {source}");
-            print!("{}", toml::to_string_pretty(&config)?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Redact(args) => {
-            let config = Config::load(cli.config.as_deref())?;
-            redact_cmd::run(config, args)
-        }
-        Command::Demo(args) => {
-            let config = Config::load(cli.config.as_deref())?;
-            demo::run(config, args, &cli.data_dir)
-        }
-        Command::McpServer => {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(sightline_runtime::mcp_server::serve_stdio())
-                .map_err(|e| anyhow::anyhow!("mcp server: {e}"))?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Tail(args) => archive_cmd::tail(&config(&cli.config)?, &cli.data_dir, args),
-        Command::Session(args) => archive_cmd::session(&config(&cli.config)?, &cli.data_dir, args),
-        Command::Stats(args) => archive_cmd::stats(&config(&cli.config)?, &cli.data_dir, args),
-        Command::Verify(args) => {
-            archive_cmd::verify_cmd(&config(&cli.config)?, &cli.data_dir, args)
-        }
-        Command::Replay(args) => archive_cmd::replay(&config(&cli.config)?, &cli.data_dir, args),
-        Command::Ingest(args) => ingest::run(&config(&cli.config)?, &cli.data_dir, args),
+        Command::Schema => schema::run(),
+        Command::CheckConfig => check_config::run(cli.config.as_deref()),
+        Command::Redact(args) => redact::run(config()?, args),
+        Command::Demo(args) => demo::run(config()?, args, &cli.data_dir),
+        Command::McpServer => mcp_server::run(),
+        Command::Tail(args) => tail::run(&config()?, &cli.data_dir, args),
+        Command::Session(args) => session::run(&config()?, &cli.data_dir, args),
+        Command::Stats(args) => stats::run(&config()?, &cli.data_dir, args),
+        Command::Verify(args) => verify::run(&config()?, &cli.data_dir, args),
+        Command::Replay(args) => replay::run(&config()?, &cli.data_dir, args),
+        Command::Ingest(args) => ingest::run(&config()?, &cli.data_dir, args),
     }
 }

@@ -7,9 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use sightline_event::{Event, RedactionSummary};
+use sightline_pipeline::Config;
 use sightline_redact::KeySource;
-
-use crate::config::Config;
 
 /// Flags of `sightline redact`.
 #[derive(Debug, clap::Args)]
@@ -25,6 +24,7 @@ pub struct RedactArgs {
     file: Option<PathBuf>,
 }
 
+/// Runs `sightline redact`.
 pub fn run(config: Config, args: RedactArgs) -> anyhow::Result<ExitCode> {
     let policies = config.redactors()?;
     let redactor = policies.get(&args.policy).ok_or_else(|| {
