@@ -8,6 +8,9 @@ use serde_json::{json, Map, Value};
 use sightline_event::{AgentRef, Event, Sensitive, ToolCall};
 use sightline_redact::{Action, ActionKind, PolicyConfig, Redactor};
 
+mod common;
+use common::{plant, Place};
+
 // ---- secrets, one strategy per detector ----
 
 fn luhn_complete(prefix: &str, len: usize, body: &[u8]) -> String {
@@ -108,42 +111,13 @@ fn secret() -> impl Strategy<Value = (&'static str, String)> {
 
 // ---- placement ----
 
-#[derive(Debug, Clone)]
-enum Place {
-    Value,
-    InText,
-    Key,
-    ArrayItem,
-    UrlQuery,
-    Stringified,
-}
-
 fn place() -> impl Strategy<Value = Place> {
-    prop_oneof![
-        Just(Place::Value),
-        Just(Place::InText),
-        Just(Place::Key),
-        Just(Place::ArrayItem),
-        Just(Place::UrlQuery),
-        Just(Place::Stringified),
-    ]
+    proptest::sample::select(Place::ALL.to_vec())
 }
 
-fn plant(secret: &str, place: &Place, key: &str) -> Value {
-    match place {
-        Place::Value => json!({ key: secret }),
-        Place::InText => json!({ key: format!("please note: {secret}, thanks") }),
-        Place::Key => json!({ secret: 1 }),
-        Place::ArrayItem => json!({ key: ["a", secret, 3] }),
-        Place::UrlQuery => {
-            let q: String = form_urlencoded::Serializer::new(String::new())
-                .append_pair("page", "2")
-                .append_pair("q", secret)
-                .finish();
-            json!({ key: format!("https://api.example.com/v1/search?{q}#top") })
-        }
-        Place::Stringified => json!({ key: json!({"inner": {"note": secret}}).to_string() }),
-    }
+fn plant_object(secret: &str, place: Place, key: &str) -> Value {
+    let (k, v) = plant(secret, place, key);
+    json!({ k: v })
 }
 
 fn bury(mut v: Value, path: &[String]) -> Value {
@@ -186,7 +160,7 @@ proptest! {
         action in prop_oneof![Just(ActionKind::Mask), Just(ActionKind::Hash), Just(ActionKind::Drop)],
     ) {
         let r = Redactor::new("p", &policy(action)).unwrap();
-        let mut v = bury(plant(&s, &place, &key), &path);
+        let mut v = bury(plant_object(&s, place, &key), &path);
         let summary = r.redact_value(&mut v);
         let out = v.to_string();
         for f in forms(&s) {
@@ -218,7 +192,7 @@ proptest! {
             ToolCall {
                 tool_call_id: "c1".into(),
                 tool_name: "lookup".into(),
-                arguments: Some(Sensitive(bury(plant(&s, &place, &key), &path))),
+                arguments: Some(Sensitive(bury(plant_object(&s, place, &key), &path))),
                 error: Some(format!("failed for {s}").into()),
                 ..Default::default()
             },

@@ -8,6 +8,9 @@
 use serde_json::{json, Value};
 use sightline_redact::fuzzing::{self, assert_same_shape, redactors};
 
+mod common;
+use common::{plant, Place};
+
 /// One secret per detector family, and the parts of it that must not appear in any output.
 const SECRETS: &[(&str, &str, &[&str])] = &[
     (
@@ -55,51 +58,12 @@ const SECRETS: &[(&str, &str, &[&str])] = &[
 
 const NOTE: &str = "the note planted beside the secret stays as written";
 
-#[derive(Debug, Clone, Copy)]
-enum Place {
-    Value,
-    InText,
-    Key,
-    ArrayItem,
-    UrlQuery,
-    Stringified,
-}
-
-const PLACES: [Place; 6] = [
-    Place::Value,
-    Place::InText,
-    Place::Key,
-    Place::ArrayItem,
-    Place::UrlQuery,
-    Place::Stringified,
-];
-
 /// The entries planted: the secret in its place, and a benign note beside it.
 fn planted(secret: &str, place: Place) -> Vec<(String, Value)> {
-    let entry = match place {
-        Place::Value => ("planted_value".to_owned(), json!(secret)),
-        Place::InText => (
-            "planted_text".to_owned(),
-            json!(format!("please note: {secret}, thanks")),
-        ),
-        Place::Key => (secret.to_owned(), json!("planted under a secret key")),
-        Place::ArrayItem => ("planted_list".to_owned(), json!(["a", secret, 3])),
-        Place::UrlQuery => {
-            let q: String = form_urlencoded::Serializer::new(String::new())
-                .append_pair("page", "2")
-                .append_pair("q", secret)
-                .finish();
-            (
-                "planted_url".to_owned(),
-                json!(format!("https://api.example.com/v1/search?{q}#top")),
-            )
-        }
-        Place::Stringified => (
-            "planted_json".to_owned(),
-            json!(json!({ "inner": { "note": secret } }).to_string()),
-        ),
-    };
-    vec![entry, ("planted_note".to_owned(), json!(NOTE))]
+    vec![
+        plant(secret, place, "planted"),
+        ("planted_note".to_owned(), json!(NOTE)),
+    ]
 }
 
 /// Adds the entries to a container (an object gets them as keys, an array as one more
@@ -179,7 +143,7 @@ fn the_fuzz_corpus_redacts_cleanly() {
     let mut checked = 0;
     for (name, original) in &inputs {
         for (detector, secret, needles) in SECRETS {
-            for place in PLACES {
+            for place in Place::ALL {
                 // At the top, and as deep as the depth limit leaves room for the planted nesting.
                 for limit in [0, fuzzing::MAX_DEPTH - 4] {
                     let mut input = original.clone();
@@ -207,5 +171,8 @@ fn the_fuzz_corpus_redacts_cleanly() {
             }
         }
     }
-    assert_eq!(checked, inputs.len() * SECRETS.len() * PLACES.len() * 2 * 3);
+    assert_eq!(
+        checked,
+        inputs.len() * SECRETS.len() * Place::ALL.len() * 2 * 3
+    );
 }
