@@ -358,6 +358,16 @@ fn verify_points_at_a_corrupted_line_and_a_lying_manifest() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// The fuzz target's check, as a property: corrupted and truncated segments, indexes and
+    /// manifests give errors, never panics. (`cargo fuzz run read_archive` explores further.)
+    #[test]
+    fn corrupted_archives_give_errors_not_panics(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+        sightline_archive::fuzzing::check(&data);
+    }
+}
+
 #[test]
 fn a_segment_closes_by_age_on_the_flush_that_follows() {
     let dir = scratch("age");
